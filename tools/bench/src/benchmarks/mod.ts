@@ -1,0 +1,5 @@
+import type { Benchmark } from "../benchmark.ts";
+import { digestBenchmark } from "./digest.ts";
+
+/** Every registered benchmark, in the order `main.ts` runs them. */
+export const BENCHMARKS: readonly Benchmark[] = [digestBenchmark];
