@@ -30,8 +30,9 @@ find_npm() {
 }
 
 ensure_node() {
+  # Resolve links: the Node on PATH may be our own .runtime/bin/node.
   if command -v node >/dev/null 2>&1 && node_ok "$(command -v node)"; then
-    node_bin="$(command -v node)"
+    node_bin="$(readlink -f "$(command -v node)")"
     return
   fi
   node_bin="$runtime/node-$node_version/bin/node"

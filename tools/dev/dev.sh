@@ -30,23 +30,31 @@ cmd_test() {
 }
 
 cmd_demo() {
-  local strata="$strata_root/bin/strata" file
+  # A real session on the default root, in its own namespace so it leaves
+  # the user's data alone: a lease holds an ingested blob through garbage
+  # collection; deleting the lease lets the collector reclaim it.
+  local file lease="demo-$$" dgst
+  local strata=("$strata_root/bin/strata" --namespace strata-demo)
   file="$(mktemp)"
   trap 'rm -f "$file"' RETURN
   printf 'hello from strata, %s\n' "$(date -u +%FT%TZ)" >"$file"
-  step "strata info (the embedded root)"
-  "$strata" info
-  step "strata content ingest demo-\$\$ < a file"
-  "$strata" content ingest "demo-$$" <"$file"
+  step "strata info"
+  "${strata[@]}" info
+  step "strata leases create --id $lease"
+  "${strata[@]}" leases create --id "$lease" --expires 1h
+  step "strata content ingest --lease $lease demo-$$ < a file"
+  dgst="$("${strata[@]}" content ingest --lease "$lease" "demo-$$" <"$file")"
+  echo "$dgst"
   step "strata content ls"
-  "$strata" content ls
-  step "strata content get <digest>"
-  "$strata" content get "$("$strata" content ls --quiet | head -n1)" >/dev/null
-  "$strata" content ls --quiet | while read -r dgst; do
-    "$strata" content get "$dgst" | cmp -s - "$file" && echo "read back $dgst: identical"
-  done
-  step "strata gc"
-  "$strata" gc
+  "${strata[@]}" content ls
+  step "strata content get $dgst (compared with the file)"
+  "${strata[@]}" content get "$dgst" | cmp - "$file" && echo "identical"
+  step "strata gc (the lease holds the blob)"
+  "${strata[@]}" gc
+  "${strata[@]}" content ls --quiet
+  step "strata leases rm --sync $lease (collects what only the lease held)"
+  "${strata[@]}" leases rm --sync "$lease"
+  "${strata[@]}" content ls
 }
 
 case "${1:-}" in

@@ -1,0 +1,26 @@
+/**
+ * Strata's core: opens a root directory (content store, metadata database,
+ * leases, garbage collection) or connects to a daemon, and gives both apps
+ * the same {@link Session} on a namespace.
+ *
+ * @example
+ * ```ts
+ * import { defaultRoot, openRoot } from "@strata/core";
+ *
+ * const session = await openRoot(defaultRoot(process.env), { namespace: "default" });
+ * try {
+ *   await session.content().walk((info) => console.log(info.digest, info.size));
+ * } finally {
+ *   await session.close();
+ * }
+ * ```
+ *
+ * @module
+ */
+export { connectDaemon } from "./remote/connect_daemon.ts";
+export { RemoteContentStore, scopeHeaders } from "./remote/content_client.ts";
+export { RemoteLeaseManager } from "./remote/leases_client.ts";
+export { daemonTransport, MAX_MESSAGE_BYTES, socketPathOf } from "./remote/transport.ts";
+export { defaultRoot, type RootLayout, rootLayout } from "./root.ts";
+export type { GcReport, Session } from "./session.ts";
+export { type OpenRootOptions, openRoot, StrataRoot } from "./strata_root.ts";

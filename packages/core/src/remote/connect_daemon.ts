@@ -1,0 +1,49 @@
+import { createClient } from "@connectrpc/connect";
+import { Cache } from "@strata/api/cache";
+import type { GcReport, Session } from "../session.ts";
+import { call } from "./_errors.ts";
+import { RemoteContentStore, scopeHeaders } from "./content_client.ts";
+import { RemoteLeaseManager } from "./leases_client.ts";
+import { daemonTransport } from "./transport.ts";
+
+/**
+ * A {@link Session} on a daemon (`stratad`) at `address`
+ * (`unix:///run/strata/stratad.sock`), for one namespace. No call is made
+ * until the first operation, as containerd's client does.
+ *
+ * @throws {InvalidArgumentError} when the address is not a unix socket.
+ */
+export function connectDaemon(address: string, options: { namespace: string }): Session {
+  const transport = daemonTransport(address);
+  const { namespace } = options;
+  const cache = createClient(Cache, transport);
+  return {
+    location: address,
+    namespace,
+    content: (opts) =>
+      new RemoteContentStore(transport, {
+        namespace,
+        ...(opts?.lease !== undefined ? { lease: opts.lease } : {}),
+      }),
+    leases: new RemoteLeaseManager(transport, { namespace }),
+    async gc(opts): Promise<GcReport> {
+      const res = await call(() =>
+        cache.garbageCollect(
+          {},
+          {
+            headers: scopeHeaders(namespace),
+            ...(opts?.signal !== undefined ? { signal: opts.signal } : {}),
+          },
+        ),
+      );
+      return {
+        removedContent: Number(res.removedContent),
+        removedBytes: Number(res.removedBytes),
+        removedLeases: Number(res.removedLeases),
+        removedSnapshots: Number(res.removedSnapshots),
+        durationMs: res.durationMs,
+      };
+    },
+    async close() {},
+  };
+}

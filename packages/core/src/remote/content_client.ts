@@ -1,0 +1,326 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import {
+  Content,
+  type Info as InfoMessage,
+  type Status as StatusMessage,
+  WriteAction,
+  type WriteContentRequestSchema,
+  type WriteContentResponse,
+} from "@strata/api/content";
+import type {
+  CommitOptions,
+  Info,
+  ReaderAt,
+  Status,
+  Store,
+  Writer,
+  WriterOptions,
+} from "@strata/content";
+import { DataLossError, FailedPreconditionError } from "@strata/errdefs";
+import { call, fromRemote } from "./_errors.ts";
+
+type Digest = Info["digest"];
+type WriteInit = MessageInitShape<typeof WriteContentRequestSchema>;
+
+/** Headers that scope a call: the namespace, and the lease if any. */
+export function scopeHeaders(namespace: string, lease?: string): Record<string, string> {
+  return lease === undefined
+    ? { "containerd-namespace": namespace }
+    : { "containerd-namespace": namespace, "containerd-lease": lease };
+}
+
+function info(m: InfoMessage | undefined): Info {
+  if (m === undefined) throw new DataLossError("the daemon sent no info");
+  const created = m.createdAt ? timestampDate(m.createdAt) : new Date(0);
+  return {
+    digest: m.digest as Digest,
+    size: Number(m.size),
+    createdAt: created,
+    updatedAt: m.updatedAt ? timestampDate(m.updatedAt) : created,
+    labels: { ...m.labels },
+  };
+}
+
+function status(m: StatusMessage | undefined): Status {
+  if (m === undefined) throw new DataLossError("the daemon sent no status");
+  return {
+    ref: m.ref,
+    offset: Number(m.offset),
+    total: Number(m.total),
+    ...(m.expected !== "" ? { expected: m.expected as Digest } : {}),
+    startedAt: m.startedAt ? timestampDate(m.startedAt) : new Date(0),
+    updatedAt: m.updatedAt ? timestampDate(m.updatedAt) : new Date(0),
+  };
+}
+
+/**
+ * A content {@link Store} served by a daemon over containerd's Content API,
+ * for one namespace (and lease). It speaks the protocol containerd's own
+ * client does: one Read per `readAt`, and a Write stream of STAT, WRITE at
+ * offsets, and COMMIT.
+ */
+export class RemoteContentStore implements Store {
+  readonly #client: Client<typeof Content>;
+  readonly #headers: Record<string, string>;
+
+  constructor(transport: Transport, options: { namespace: string; lease?: string }) {
+    this.#client = createClient(Content, transport);
+    this.#headers = scopeHeaders(options.namespace, options.lease);
+  }
+
+  async info(digest: Digest, options?: { signal?: AbortSignal }): Promise<Info> {
+    const res = await call(() => this.#client.info({ digest }, this.#opts(options)));
+    return info(res.info);
+  }
+
+  async update(
+    update: Pick<Info, "digest"> & Partial<Pick<Info, "labels">>,
+    options?: { fieldpaths?: readonly string[]; signal?: AbortSignal },
+  ): Promise<Info> {
+    const res = await call(() =>
+      this.#client.update(
+        {
+          info: { digest: update.digest, labels: update.labels ?? {} },
+          updateMask: { paths: [...(options?.fieldpaths ?? [])] },
+        },
+        this.#opts(options),
+      ),
+    );
+    return info(res.info);
+  }
+
+  async walk(
+    fn: (info: Info) => void | Promise<void>,
+    options?: { filters?: readonly string[]; signal?: AbortSignal },
+  ): Promise<void> {
+    try {
+      for await (const batch of this.#client.list(
+        { filters: [...(options?.filters ?? [])] },
+        this.#opts(options),
+      )) {
+        for (const m of batch.info) await fn(info(m));
+      }
+    } catch (err) {
+      throw fromRemote(err);
+    }
+  }
+
+  async delete(digest: Digest, options?: { signal?: AbortSignal }): Promise<void> {
+    await call(() => this.#client.delete({ digest }, this.#opts(options)));
+  }
+
+  async readerAt(
+    desc: { digest: Digest; size?: number },
+    options?: { signal?: AbortSignal },
+  ): Promise<ReaderAt> {
+    const size = desc.size ?? (await this.info(desc.digest, options)).size;
+    const client = this.#client;
+    const opts = this.#opts(options);
+    let closed = false;
+    return {
+      size,
+      async readAt(buffer: Uint8Array, offset: number): Promise<number> {
+        if (closed) throw new FailedPreconditionError(`reader of ${desc.digest} is closed`);
+        if (offset >= size || buffer.byteLength === 0) return 0;
+        let n = 0;
+        try {
+          for await (const res of client.read(
+            { digest: desc.digest, offset: BigInt(offset), size: BigInt(buffer.byteLength) },
+            opts,
+          )) {
+            const room = buffer.byteLength - n;
+            buffer.set(res.data.subarray(0, room), n);
+            n += Math.min(room, res.data.byteLength);
+          }
+        } catch (err) {
+          throw fromRemote(err);
+        }
+        return n;
+      },
+      async close(): Promise<void> {
+        closed = true;
+      },
+    };
+  }
+
+  async status(ref: string, options?: { signal?: AbortSignal }): Promise<Status> {
+    const res = await call(() => this.#client.status({ ref }, this.#opts(options)));
+    return status(res.status);
+  }
+
+  async listStatuses(options?: {
+    filters?: readonly string[];
+    signal?: AbortSignal;
+  }): Promise<Status[]> {
+    const res = await call(() =>
+      this.#client.listStatuses({ filters: [...(options?.filters ?? [])] }, this.#opts(options)),
+    );
+    return res.statuses.map(status);
+  }
+
+  async abort(ref: string, options?: { signal?: AbortSignal }): Promise<void> {
+    await call(() => this.#client.abort({ ref }, this.#opts(options)));
+  }
+
+  async writer(options: WriterOptions): Promise<Writer> {
+    const stream = new WriteStream(this.#client, this.#headers, options);
+    await stream.open();
+    return stream;
+  }
+
+  #opts(options?: { signal?: AbortSignal }) {
+    return {
+      headers: this.#headers,
+      ...(options?.signal !== undefined ? { signal: options.signal } : {}),
+    };
+  }
+}
+
+// One bidirectional Write call, driven request by request: every request
+// waits for its reply, as containerd's proxy writer does.
+class WriteStream implements Writer {
+  readonly ref: string;
+  readonly #options: WriterOptions;
+  readonly #client: Client<typeof Content>;
+  readonly #headers: Record<string, string>;
+  #send: ((req: WriteInit | undefined) => void) | undefined;
+  #replies: AsyncIterator<WriteContentResponse> | undefined;
+  #offset = 0;
+  #digest = "";
+  #total = 0;
+  #startedAt = new Date(0);
+  #updatedAt = new Date(0);
+  #done = false;
+
+  constructor(
+    client: Client<typeof Content>,
+    headers: Record<string, string>,
+    options: WriterOptions,
+  ) {
+    this.#client = client;
+    this.#headers = headers;
+    this.#options = options;
+    this.ref = options.ref;
+  }
+
+  async open(): Promise<void> {
+    const queue: (WriteInit | undefined)[] = [];
+    let wake: (() => void) | undefined;
+    this.#send = (req) => {
+      queue.push(req);
+      wake?.();
+    };
+    async function* requests(): AsyncGenerator<WriteInit> {
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        const next = queue.shift();
+        if (next === undefined) return;
+        yield next;
+      }
+    }
+    const responses = this.#client.write(requests(), {
+      headers: this.#headers,
+      ...(this.#options.signal !== undefined ? { signal: this.#options.signal } : {}),
+    });
+    this.#replies = responses[Symbol.asyncIterator]();
+    await this.#request({
+      action: WriteAction.STAT,
+      ref: this.ref,
+      total: BigInt(this.#options.desc?.size ?? 0),
+      expected: this.#options.desc?.digest ?? "",
+    });
+  }
+
+  async #request(req: WriteInit): Promise<WriteContentResponse> {
+    if (this.#done || this.#send === undefined || this.#replies === undefined) {
+      throw new FailedPreconditionError(`writer for "${this.ref}" is closed`);
+    }
+    this.#send(req);
+    let next: IteratorResult<WriteContentResponse>;
+    try {
+      next = await this.#replies.next();
+    } catch (err) {
+      this.#done = true;
+      throw fromRemote(err);
+    }
+    if (next.done) {
+      this.#done = true;
+      throw new DataLossError(`the daemon ended the write of "${this.ref}" early`);
+    }
+    const res = next.value;
+    this.#offset = Number(res.offset);
+    this.#total = Number(res.total);
+    if (res.digest !== "") this.#digest = res.digest;
+    if (res.startedAt) this.#startedAt = timestampDate(res.startedAt);
+    if (res.updatedAt) this.#updatedAt = timestampDate(res.updatedAt);
+    return res;
+  }
+
+  async status(): Promise<Status> {
+    await this.#request({ action: WriteAction.STAT });
+    return {
+      ref: this.ref,
+      offset: this.#offset,
+      total: this.#total,
+      ...(this.#options.desc?.digest !== undefined ? { expected: this.#options.desc.digest } : {}),
+      startedAt: this.#startedAt,
+      updatedAt: this.#updatedAt,
+    };
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    // Stay well under the 16 MiB message limit.
+    const max = 1 << 20;
+    for (let at = 0; at < chunk.byteLength; at += max) {
+      const data = chunk.subarray(at, Math.min(at + max, chunk.byteLength));
+      const before = this.#offset;
+      await this.#request({ action: WriteAction.WRITE, offset: BigInt(before), data });
+      if (this.#offset !== before + data.byteLength) {
+        throw new DataLossError(
+          `write of "${this.ref}": the daemon is at offset ${this.#offset}, expected ${before + data.byteLength}`,
+        );
+      }
+    }
+  }
+
+  digest(): Digest {
+    return this.#digest as Digest;
+  }
+
+  async commit(size: number, expected: Digest | undefined, options?: CommitOptions): Promise<void> {
+    await this.#request({
+      action: WriteAction.COMMIT,
+      total: BigInt(size),
+      offset: BigInt(this.#offset),
+      expected: expected ?? "",
+      labels: options?.labels ?? {},
+    });
+    await this.close();
+  }
+
+  async truncate(size: number): Promise<void> {
+    if (size !== 0) {
+      throw new FailedPreconditionError(
+        `writer for "${this.ref}": the Content API can only truncate to 0, not ${size}`,
+      );
+    }
+    await this.#request({ action: WriteAction.WRITE, offset: 0n, data: new Uint8Array(0) });
+    this.#offset = 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.#send === undefined) return;
+    const send = this.#send;
+    this.#send = undefined;
+    this.#done = true;
+    send(undefined);
+    // Drain what the server still sends (containerd's sends one extra reply).
+    try {
+      while (!(await this.#replies?.next())?.done) {}
+    } catch {
+      // The stream is over either way; the ingest stays resumable on the daemon.
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import type { Store } from "@strata/content";
+import type { LeaseManager } from "@strata/leases";
+
+/** What one garbage collection did, as both modes report it. */
+export interface GcReport {
+  /** Blobs removed from the content store. */
+  removedContent: number;
+  /** Bytes those blobs took. */
+  removedBytes: number;
+  /** Leases removed because they expired. */
+  removedLeases: number;
+  /** Snapshot records removed. */
+  removedSnapshots: number;
+  /** Wall time, in milliseconds. */
+  durationMs: number;
+}
+
+/**
+ * Strata for one namespace: an embedded root ({@link openRoot}) or a daemon
+ * ({@link connectDaemon}) behind the same interface, so the CLI's commands
+ * work the same in both modes.
+ */
+export interface Session {
+  /** The root directory, or the daemon's address. */
+  readonly location: string;
+  /** The namespace every call uses. */
+  readonly namespace: string;
+  /** The namespace's content store; writes are held by `lease` when given. */
+  content(options?: { lease?: string }): Store;
+  /** The namespace's leases. */
+  readonly leases: LeaseManager;
+  /** Collects garbage now. */
+  gc(options?: { signal?: AbortSignal }): Promise<GcReport>;
+  /** Releases the root or the connection. Idempotent. */
+  close(): Promise<void>;
+}
