@@ -64,6 +64,18 @@ export class StrataRoot {
     return new StrataRoot(layout, blobs, db);
   }
 
+  /** Collects garbage now, across every namespace. */
+  async gc(): Promise<GcReport> {
+    const stats = await this.db.gc();
+    return {
+      removedContent: stats.removedContent,
+      removedBytes: stats.removedBytes,
+      removedLeases: stats.removedLeases,
+      removedSnapshots: stats.removedSnapshots,
+      durationMs: stats.durationMs,
+    };
+  }
+
   /** A {@link Session} on one namespace of this root; closing it leaves the root open. */
   session(namespace: string): Session {
     const db = this.db;
@@ -74,16 +86,7 @@ export class StrataRoot {
       content: (options) =>
         db.contentStore(namespace, options?.lease ? { lease: options.lease } : {}),
       leases,
-      gc: async (): Promise<GcReport> => {
-        const stats = await db.gc();
-        return {
-          removedContent: stats.removedContent,
-          removedBytes: stats.removedBytes,
-          removedLeases: stats.removedLeases,
-          removedSnapshots: stats.removedSnapshots,
-          durationMs: stats.durationMs,
-        };
-      },
+      gc: () => this.gc(),
       close: async () => {},
     };
   }

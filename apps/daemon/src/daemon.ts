@@ -1,0 +1,103 @@
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { Cache } from "@strata/api/cache";
+import { Content } from "@strata/api/content";
+import { Health } from "@strata/api/health";
+import { Introspection } from "@strata/api/introspection";
+import { Leases } from "@strata/api/leases";
+import { Namespaces } from "@strata/api/namespaces";
+import { Version } from "@strata/api/version";
+import { StrataRoot } from "@strata/core";
+import { InvalidArgumentError } from "@strata/errdefs";
+import type { DaemonConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { type RunningServer, serveUnix } from "./server.ts";
+import { cacheService } from "./services/cache.ts";
+import { contentService } from "./services/content.ts";
+import { HealthState, healthService } from "./services/health.ts";
+import { introspectionService, type PluginInfo } from "./services/introspection.ts";
+import { leasesService } from "./services/leases.ts";
+import { namespacesService } from "./services/namespaces.ts";
+import { versionService } from "./services/version.ts";
+
+/** The plugins stratad reports, in containerd's plugin types. */
+export const PLUGINS: readonly PluginInfo[] = [
+  { type: "io.containerd.content.v1", id: "content" },
+  { type: "io.containerd.metadata.v1", id: "sqlite" },
+  { type: "io.containerd.gc.v1", id: "scheduler" },
+  { type: "io.containerd.grpc.v1", id: "content" },
+  { type: "io.containerd.grpc.v1", id: "leases" },
+  { type: "io.containerd.grpc.v1", id: "namespaces" },
+  { type: "io.containerd.grpc.v1", id: "introspection" },
+  { type: "io.containerd.grpc.v1", id: "version" },
+  { type: "io.containerd.grpc.v1", id: "healthcheck" },
+];
+
+/** A running daemon: its root, its server and its health. */
+export interface Daemon {
+  /** The opened root. */
+  readonly root: StrataRoot;
+  /** The socket server. */
+  readonly server: RunningServer;
+  /** Drains (health NOT_SERVING), waits for calls in flight, closes the root. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Resolves `--group` (a name from /etc/group, or a number) to a gid. */
+export function resolveGroup(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  try {
+    const line = execFileSync("getent", ["group", group], { encoding: "utf8" });
+    const gid = Number(line.split(":")[2]);
+    if (Number.isSafeInteger(gid)) return gid;
+  } catch {
+    // Fall through to the error below.
+  }
+  throw new InvalidArgumentError(`group "${group}" does not exist`);
+}
+
+/** Opens the root and serves every service on the socket. */
+export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
+  const root = await StrataRoot.open(config.root, { gcScheduler: true });
+  const health = new HealthState();
+  const uuid = randomUUID();
+  const routes = (router: ConnectRouter) => {
+    router.service(
+      Content,
+      contentService({ contentStore: (ns, o) => root.db.contentStore(ns, o ?? {}) }),
+    );
+    router.service(Leases, leasesService({ leases: (ns) => root.db.leases(ns) }));
+    router.service(Namespaces, namespacesService(root.db.namespaces));
+    router.service(Version, versionService("dev"));
+    router.service(Introspection, introspectionService(PLUGINS, uuid));
+    router.service(Health, healthService(health));
+    router.service(Cache, cacheService({ gc: () => root.gc() }));
+  };
+  let server: RunningServer;
+  try {
+    server = await serveUnix({
+      socket: config.socket,
+      ...(config.group !== undefined ? { gid: resolveGroup(config.group) } : {}),
+      routes,
+      maxMessageBytes: config.maxMessageBytes,
+      maxConcurrentStreams: config.maxConcurrentStreams,
+      streamIdleTimeoutMs: config.streamIdleTimeoutMs,
+      log,
+    });
+  } catch (err) {
+    await root.close();
+    throw err;
+  }
+  log.info("stratad started", { root: config.root, socket: config.socket, uuid });
+  return {
+    root,
+    server,
+    async shutdown(graceMs) {
+      health.drain();
+      await server.close(graceMs);
+      await root.close();
+      log.info("stratad stopped");
+    },
+  };
+}

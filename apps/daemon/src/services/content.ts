@@ -1,0 +1,264 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  type Content,
+  type Info as InfoMessage,
+  InfoSchema,
+  type Status as StatusMessage,
+  StatusSchema,
+  WriteAction,
+  type WriteContentRequest,
+  type WriteContentResponse,
+  WriteContentResponseSchema,
+} from "@strata/api/content";
+import type { Info, Status, Store, Writer } from "@strata/content";
+import {
+  AlreadyExistsError,
+  InvalidArgumentError,
+  isNotFound,
+  OutOfRangeError,
+} from "@strata/errdefs";
+import { validateDigest } from "@strata/oci";
+import { leaseOf, namespaceOf } from "./_context.ts";
+import { mapErrors, toConnectError } from "./_errors.ts";
+
+/** Where the content service gets a namespace's store. */
+export interface ContentBackend {
+  /** The content store of `namespace`, writing under `lease` when given. */
+  contentStore(namespace: string, options?: { lease?: string }): Store;
+}
+
+// containerd's server sends List in batches of this many records.
+const LIST_BATCH = 100;
+// And Read in chunks of at most this many bytes.
+const READ_CHUNK = 1 << 20;
+
+function infoMessage(info: Info): InfoMessage {
+  return create(InfoSchema, {
+    digest: info.digest,
+    size: BigInt(info.size),
+    createdAt: timestampFromDate(info.createdAt),
+    updatedAt: timestampFromDate(info.updatedAt),
+    labels: info.labels,
+  });
+}
+
+function statusMessage(status: Status): StatusMessage {
+  return create(StatusSchema, {
+    ref: status.ref,
+    offset: BigInt(status.offset),
+    total: BigInt(status.total),
+    expected: status.expected ?? "",
+    startedAt: timestampFromDate(status.startedAt),
+    updatedAt: timestampFromDate(status.updatedAt),
+  });
+}
+
+function storeOf(backend: ContentBackend, ctx: HandlerContext): Store {
+  const lease = leaseOf(ctx);
+  return backend.contentStore(namespaceOf(ctx), lease === undefined ? {} : { lease });
+}
+
+/**
+ * containerd.services.content.v1.Content over a namespaced content store,
+ * with the behaviour containerd's content server has (batching, read
+ * chunking, the Write protocol of STAT / WRITE / COMMIT at offsets).
+ */
+export function contentService(backend: ContentBackend): ServiceImpl<typeof Content> {
+  return {
+    async info(req, ctx) {
+      return mapErrors(async () => {
+        const digest = validateDigest(req.digest);
+        const info = await storeOf(backend, ctx).info(digest, { signal: ctx.signal });
+        return { info: infoMessage(info) };
+      });
+    },
+
+    async update(req, ctx) {
+      return mapErrors(async () => {
+        if (req.info === undefined) throw new InvalidArgumentError("update: info is required");
+        const digest = validateDigest(req.info.digest);
+        const info = await storeOf(backend, ctx).update(
+          { digest, labels: req.info.labels },
+          { fieldpaths: req.updateMask?.paths ?? [], signal: ctx.signal },
+        );
+        return { info: infoMessage(info) };
+      });
+    },
+
+    async *list(req, ctx) {
+      const batch: InfoMessage[] = [];
+      const out: InfoMessage[][] = [];
+      try {
+        await storeOf(backend, ctx).walk(
+          (info) => {
+            batch.push(infoMessage(info));
+            if (batch.length === LIST_BATCH) out.push(batch.splice(0));
+          },
+          { filters: req.filters, signal: ctx.signal },
+        );
+      } catch (err) {
+        throw toConnectError(err);
+      }
+      if (batch.length > 0) out.push(batch);
+      for (const info of out) yield { info };
+    },
+
+    async delete(req, ctx) {
+      return mapErrors(async () => {
+        const digest = validateDigest(req.digest);
+        await storeOf(backend, ctx).delete(digest, { signal: ctx.signal });
+        return {};
+      });
+    },
+
+    async *read(req, ctx) {
+      let reader: Awaited<ReturnType<Store["readerAt"]>>;
+      try {
+        const digest = validateDigest(req.digest);
+        reader = await storeOf(backend, ctx).readerAt({ digest }, { signal: ctx.signal });
+      } catch (err) {
+        throw toConnectError(err);
+      }
+      try {
+        const offset = req.offset < 0n ? 0 : Number(req.offset);
+        if (offset > reader.size) {
+          throw toConnectError(
+            new OutOfRangeError(
+              `read offset ${offset} is past the end of ${req.digest} (${reader.size} bytes)`,
+            ),
+          );
+        }
+        const asked = Number(req.size);
+        const end = asked <= 0 || offset + asked > reader.size ? reader.size : offset + asked;
+        for (let at = offset; at < end; ) {
+          const buf = new Uint8Array(Math.min(READ_CHUNK, end - at));
+          const n = await reader.readAt(buf, at);
+          if (n <= 0) break;
+          yield { offset: BigInt(at), data: buf.subarray(0, n) };
+          at += n;
+        }
+      } catch (err) {
+        throw toConnectError(err);
+      } finally {
+        await reader.close();
+      }
+    },
+
+    async status(req, ctx) {
+      return mapErrors(async () => {
+        const status = await storeOf(backend, ctx).status(req.ref, { signal: ctx.signal });
+        return { status: statusMessage(status) };
+      });
+    },
+
+    async listStatuses(req, ctx) {
+      return mapErrors(async () => {
+        const statuses = await storeOf(backend, ctx).listStatuses({
+          filters: req.filters,
+          signal: ctx.signal,
+        });
+        return { statuses: statuses.map(statusMessage) };
+      });
+    },
+
+    async *write(requests, ctx) {
+      yield* writeStream(storeOf(backend, ctx), requests, ctx.signal);
+    },
+
+    async abort(req, ctx) {
+      return mapErrors(async () => {
+        await storeOf(backend, ctx).abort(req.ref, { signal: ctx.signal });
+        return {};
+      });
+    },
+  };
+}
+
+// The Write protocol, as containerd's server runs it: the first message names
+// the ref; each message may stat, write at the current offset (or restart at
+// zero), or write and commit; every reply echoes the action and the offset.
+async function* writeStream(
+  store: Store,
+  requests: AsyncIterable<WriteContentRequest>,
+  signal: AbortSignal,
+): AsyncGenerator<WriteContentResponse> {
+  let writer: Writer | undefined;
+  let ref = "";
+  try {
+    for await (const req of requests) {
+      if (writer === undefined) {
+        if (req.ref === "")
+          throw new InvalidArgumentError("first message of a write must carry a ref");
+        ref = req.ref;
+        const expected = req.expected === "" ? undefined : validateDigest(req.expected);
+        const total = Number(req.total);
+        writer = await store.writer({
+          ref,
+          ...(expected !== undefined ? { desc: { digest: expected, size: total } } : {}),
+          signal,
+        });
+      } else if (req.ref !== "" && req.ref !== ref) {
+        throw new InvalidArgumentError(
+          `write stream for ref "${ref}" got a message for "${req.ref}"`,
+        );
+      }
+      if (req.expected !== "") {
+        const expected = validateDigest(req.expected);
+        const exists = await store.info(expected, { signal }).then(
+          () => true,
+          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
+        );
+        if (exists) {
+          await store.abort(ref, { signal }).catch(() => undefined);
+          throw new AlreadyExistsError(`content ${expected}: already exists`);
+        }
+      }
+      const status = await writer.status();
+      let total = req.total > 0n ? Number(req.total) : status.total;
+      const reply = (offset: number, withDigest: boolean): WriteContentResponse =>
+        create(WriteContentResponseSchema, {
+          action: req.action,
+          offset: BigInt(offset),
+          total: BigInt(total),
+          startedAt: timestampFromDate(status.startedAt),
+          updatedAt: timestampFromDate(new Date()),
+          digest: withDigest ? writer?.digest() : "",
+        });
+      if (req.action === WriteAction.STAT) {
+        yield reply(status.offset, true);
+        continue;
+      }
+      if (req.action !== WriteAction.WRITE && req.action !== WriteAction.COMMIT) {
+        throw new InvalidArgumentError(`unknown write action ${req.action}`);
+      }
+      let offset = status.offset;
+      const at = Number(req.offset);
+      if (at === 0 && offset > 0) {
+        await writer.truncate(0);
+        offset = 0;
+      } else if (at !== 0 && at !== offset) {
+        throw new OutOfRangeError(
+          `write of "${ref}" at offset ${at}, but the ingest is at ${offset}`,
+        );
+      }
+      if (req.data.byteLength > 0) {
+        await writer.write(req.data, { signal });
+        offset += req.data.byteLength;
+      }
+      if (req.action === WriteAction.COMMIT) {
+        if (total === 0) total = offset;
+        const expected = req.expected === "" ? undefined : validateDigest(req.expected);
+        await writer.commit(total, expected, { labels: req.labels, signal });
+        yield reply(offset, true);
+        return;
+      }
+      yield reply(offset, true);
+    }
+  } catch (err) {
+    throw toConnectError(err);
+  } finally {
+    await writer?.close().catch(() => undefined);
+  }
+}
