@@ -42,8 +42,8 @@ cmd_demo() {
   "${strata[@]}" info
   step "strata leases create --id $lease"
   "${strata[@]}" leases create --id "$lease" --expires 1h
-  step "strata content ingest --lease $lease demo-$$ < a file"
-  dgst="$("${strata[@]}" content ingest --lease "$lease" "demo-$$" <"$file")"
+  step "strata content ingest --lease $lease FILE"
+  dgst="$("${strata[@]}" content ingest --lease "$lease" "$file")"
   echo "$dgst"
   step "strata content ls"
   "${strata[@]}" content ls

@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -49,7 +50,7 @@ afterEach(async () => {
 
 describe("strata content", () => {
   it("ingests standard input, lists it and reads it back", async () => {
-    const ingest = await strata(["content", "ingest", "ref-1"], "hello\n");
+    const ingest = await strata(["content", "ingest", "--ref", "ref-1"], "hello\n");
     expect(ingest.code).toBe(0);
     const digest = ingest.stdout.trim();
     expect(digest).toBe("sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
@@ -63,7 +64,7 @@ describe("strata content", () => {
   it("fails an ingest whose expected digest differs, and keeps nothing", async () => {
     const wrong = `sha256:${"0".repeat(64)}`;
     const res = await strata(
-      ["content", "ingest", "--expected-size", "6", "--expected-digest", wrong, "r"],
+      ["content", "ingest", "--expected-size", "6", "--expected-digest", wrong, "--ref", "r"],
       "hello\n",
     );
     expect(res.code).toBe(1);
@@ -72,7 +73,7 @@ describe("strata content", () => {
   });
 
   it("labels a blob and removes a label with KEY=", async () => {
-    const digest = (await strata(["content", "ingest", "r"], "x")).stdout.trim();
+    const digest = (await strata(["content", "ingest", "--ref", "r"], "x")).stdout.trim();
     expect((await strata(["content", "label", digest, "a=1", "b=2"])).stdout).toBe(
       `${digest} a=1,b=2\n`,
     );
@@ -92,11 +93,60 @@ describe("strata content", () => {
   });
 });
 
+describe("strata content ingest FILE", () => {
+  it("ingests a file, resuming a partial ingest of the same ref", async () => {
+    const file = join(root, "data.bin");
+    const data = Buffer.alloc(3 << 20, 7);
+    await writeFile(file, data);
+    // Leave a partial ingest behind, as a killed process would.
+    const { openRoot } = await import("@strata/core");
+    const session = await openRoot(root, { namespace: "default" });
+    const writer = await session.content().writer({ ref: `file:${file}` });
+    await writer.write(data.subarray(0, 1 << 20));
+    await writer.close();
+    await session.close();
+    expect((await strata(["content", "active"])).stdout).toContain(`file:${file}`);
+    const res = await strata(["content", "ingest", file]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout.trim()).toBe(`sha256:${createHash("sha256").update(data).digest("hex")}`);
+    expect((await strata(["content", "active"])).stdout).not.toContain("file:");
+  });
+
+  it("shows a blob's info as JSON", async () => {
+    const digest = (await strata(["content", "ingest", "--label", "k=v"], "abc")).stdout.trim();
+    const info = JSON.parse((await strata(["content", "info", digest])).stdout);
+    expect(info).toMatchObject({ Digest: digest, Size: 3, Labels: { k: "v" } });
+  });
+
+  it("fsck passes on a sound root and fails on a corrupted blob", async () => {
+    const digest = (
+      await strata(["content", "ingest", "--label", "containerd.io/gc.root=x"], "sound")
+    ).stdout.trim();
+    const ok = await strata(["content", "fsck"]);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/checked 1 blobs .* 0 problems/);
+    const path = join(root, "content", "blobs", "sha256", digest.slice("sha256:".length));
+    await chmod(path, 0o644);
+    await writeFile(path, "rotten");
+    const bad = await strata(["content", "fsck"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^corrupt-blob: /);
+  });
+
+  it("fails clearly on a missing file", async () => {
+    const res = await strata(["content", "ingest", join(root, "nope")]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/cannot ingest .*nope.*\(not_found\)/);
+  });
+});
+
 describe("strata leases and gc", () => {
   it("keeps leased content through gc and reclaims it after leases rm --sync", async () => {
     expect((await strata(["leases", "create", "--id", "l1"])).stdout).toBe("l1\n");
-    const held = (await strata(["content", "ingest", "--lease", "l1", "a"], "held")).stdout.trim();
-    const loose = (await strata(["content", "ingest", "b"], "loose")).stdout.trim();
+    const held = (
+      await strata(["content", "ingest", "--lease", "l1", "--ref", "a"], "held")
+    ).stdout.trim();
+    const loose = (await strata(["content", "ingest", "--ref", "b"], "loose")).stdout.trim();
     const gc = await strata(["gc"]);
     expect(gc.stdout).toMatch(/^removed 1 blobs \(5B\)/);
     expect((await strata(["content", "ls", "-q"])).stdout).toBe(`${held}\n`);
@@ -110,7 +160,9 @@ describe("strata leases and gc", () => {
   });
 
   it("keeps namespaces apart", async () => {
-    const digest = (await strata(["-n", "one", "content", "ingest", "r"], "ns")).stdout.trim();
+    const digest = (
+      await strata(["-n", "one", "content", "ingest", "--ref", "r"], "ns")
+    ).stdout.trim();
     expect((await strata(["-n", "one", "content", "ls", "-q"])).stdout).toBe(`${digest}\n`);
     expect((await strata(["-n", "two", "content", "ls", "-q"])).stdout).toBe("");
   });

@@ -10,7 +10,7 @@ export interface Io {
   /** Standard output. */
   stdout: Pick<Writable, "write"> & Partial<Pick<Writable, "once">>;
   /** Standard error. */
-  stderr: Pick<Writable, "write">;
+  stderr: Pick<Writable, "write"> & { isTTY?: boolean };
   /** The environment. */
   env: Readonly<Record<string, string | undefined>>;
 }

@@ -17,6 +17,7 @@
  *
  * @module
  */
+export { type FsckProblem, type FsckReport, fsck } from "./fsck.ts";
 export { connectDaemon } from "./remote/connect_daemon.ts";
 export { RemoteContentStore, scopeHeaders } from "./remote/content_client.ts";
 export { RemoteLeaseManager } from "./remote/leases_client.ts";

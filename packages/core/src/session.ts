@@ -1,5 +1,6 @@
 import type { Store } from "@strata/content";
 import type { LeaseManager } from "@strata/leases";
+import type { FsckReport } from "./fsck.ts";
 
 /** What one garbage collection did, as both modes report it. */
 export interface GcReport {
@@ -29,6 +30,11 @@ export interface Session {
   content(options?: { lease?: string }): Store;
   /** The namespace's leases. */
   readonly leases: LeaseManager;
+  /**
+   * Verifies every blob against its digest and every record against the
+   * disk. Embedded roots only: NotImplemented on a daemon.
+   */
+  fsck(options?: { signal?: AbortSignal }): Promise<FsckReport>;
   /** Collects garbage now. */
   gc(options?: { signal?: AbortSignal }): Promise<GcReport>;
   /** Releases the root or the connection. Idempotent. */

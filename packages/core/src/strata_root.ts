@@ -1,6 +1,7 @@
 import { LocalStore } from "@strata/content";
 import type { LeaseManager } from "@strata/leases";
 import { MetadataDB } from "@strata/metadata";
+import { fsck } from "./fsck.ts";
 import { type RootLayout, rootLayout } from "./root.ts";
 import type { GcReport, Session } from "./session.ts";
 
@@ -87,6 +88,7 @@ export class StrataRoot {
         db.contentStore(namespace, options?.lease ? { lease: options.lease } : {}),
       leases,
       gc: () => this.gc(),
+      fsck: (options) => fsck(this, options),
       close: async () => {},
     };
   }

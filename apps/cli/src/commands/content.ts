@@ -1,5 +1,8 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
 import { readerStream } from "@strata/content";
-import { isNotFound } from "@strata/errdefs";
+import { fromSystemError, isNotFound } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
 import { type Command, group, parseCommandArgs, UsageError } from "../command.ts";
 import { formatTable } from "../table.ts";
@@ -46,24 +49,30 @@ Lists blobs as DIGEST SIZE AGE LABELS; filters use containerd's syntax
 
 const ingest: Command = {
   name: "ingest",
-  summary: "write standard input into the content store under an ingest ref",
-  usage: `usage: strata content ingest [options] REF < DATA
+  summary: "write a file (or standard input) into the content store",
+  usage: `usage: strata content ingest [options] [FILE|-]
 
-Streams standard input into the content store. A failed or interrupted ingest
-resumes where it stopped when run again with the same REF.
+Streams FILE (or standard input) into the content store and prints its digest.
+An interrupted ingest resumes where it stopped when run again with the same
+ref. Progress goes to standard error: a live line on a terminal, a plain line
+every few seconds otherwise.
+  --ref REF                the ingest ref (default: "file:<absolute path>" for
+                           a FILE, so a rerun resumes; a fresh one for stdin)
   --expected-size N        fail unless exactly N bytes arrive
   --expected-digest DGST   fail unless the data has this digest
   --lease ID               hold the blob (and the ingest) with this lease
   --label KEY=VALUE        label the committed blob (repeatable)`,
   async run(ctx, args) {
     const { values, positionals } = parseCommandArgs(args, {
+      ref: { type: "string" },
       "expected-size": { type: "string" },
       "expected-digest": { type: "string" },
       lease: { type: "string" },
       label: { type: "string", multiple: true },
     });
-    const ref = positionals[0];
-    if (ref === undefined || positionals.length > 1) throw new UsageError("expected one REF");
+    if (positionals.length > 1) throw new UsageError("expected at most one FILE");
+    const file =
+      positionals[0] === undefined || positionals[0] === "-" ? undefined : positionals[0];
     const size =
       values["expected-size"] === undefined ? undefined : Number(values["expected-size"]);
     if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
@@ -74,34 +83,151 @@ resumes where it stopped when run again with the same REF.
         ? undefined
         : validateDigest(values["expected-digest"]);
     const labels = parseLabels(values.label ?? []);
-    const backend = await ctx.backend();
-    const writer = await backend
-      .content(values.lease !== undefined ? { lease: values.lease } : {})
-      .writer({
-        ref,
-        ...(expected !== undefined && size !== undefined
-          ? { desc: { digest: expected, size } }
-          : {}),
-        signal: ctx.signal,
-      });
-    try {
-      // A resumed ingest: skip what the store already has.
-      let skip = (await writer.status()).offset;
-      for await (const chunk of ctx.io.stdin) {
-        if (skip >= chunk.byteLength) {
-          skip -= chunk.byteLength;
-          continue;
-        }
-        await writer.write(skip > 0 ? chunk.subarray(skip) : chunk, { signal: ctx.signal });
-        skip = 0;
+    const ref =
+      values.ref ??
+      (file !== undefined ? `file:${resolve(file)}` : `stdin-${process.pid}-${Date.now()}`);
+    let total = size;
+    if (file !== undefined) {
+      try {
+        total ??= (await stat(file)).size;
+      } catch (err) {
+        throw fromSystemError(err, `cannot ingest ${file}`);
       }
-      const total = (await writer.status()).offset;
-      await writer.commit(size ?? total, expected, { labels, signal: ctx.signal });
+    }
+    const backend = await ctx.backend();
+    const store = backend.content(values.lease !== undefined ? { lease: values.lease } : {});
+    const writer = await store.writer({
+      ref,
+      ...(expected !== undefined && size !== undefined ? { desc: { digest: expected, size } } : {}),
+      signal: ctx.signal,
+    });
+    const progress = new Progress(ctx.io.stderr, ref, total);
+    try {
+      // A resumed ingest continues at the stored offset: a file is read from
+      // there; standard input has to be skipped up to it.
+      const offset = (await writer.status()).offset;
+      progress.update(offset);
+      const source =
+        file !== undefined
+          ? createReadStream(file, { start: offset, highWaterMark: 1 << 20 })
+          : skip(ctx.io.stdin, offset);
+      let written = offset;
+      for await (const chunk of source as AsyncIterable<Uint8Array>) {
+        await writer.write(chunk, { signal: ctx.signal });
+        written += chunk.byteLength;
+        progress.update(written);
+      }
+      await writer.commit(size ?? written, expected, { labels, signal: ctx.signal });
+      progress.done(written);
       ctx.io.stdout.write(`${writer.digest()}\n`);
+    } catch (err) {
+      progress.clear();
+      throw err;
     } finally {
       await writer.close();
     }
     return 0;
+  },
+};
+
+async function* skip(source: AsyncIterable<Uint8Array>, bytes: number): AsyncGenerator<Uint8Array> {
+  let left = bytes;
+  for await (const chunk of source) {
+    if (left >= chunk.byteLength) {
+      left -= chunk.byteLength;
+      continue;
+    }
+    yield left > 0 ? chunk.subarray(left) : chunk;
+    left = 0;
+  }
+}
+
+// Ingest progress on standard error: redrawn in place on a terminal (at most
+// ten times a second), a plain line every few seconds when redirected.
+class Progress {
+  readonly #out: { write(s: string): unknown; isTTY?: boolean };
+  readonly #ref: string;
+  readonly #total: number | undefined;
+  readonly #tty: boolean;
+  readonly #started = Date.now();
+  #last = Date.now();
+
+  constructor(out: { write(s: string): unknown; isTTY?: boolean }, ref: string, total?: number) {
+    this.#out = out;
+    this.#ref = ref;
+    this.#total = total;
+    this.#tty = out.isTTY === true;
+  }
+
+  #line(done: number): string {
+    const secs = (Date.now() - this.#started) / 1000;
+    const rate = secs > 0 ? `${humanSize(done / secs)}/s` : "";
+    const of = this.#total === undefined ? "" : ` / ${humanSize(this.#total)}`;
+    return `${this.#ref}: ${humanSize(done)}${of} ${rate}`.trimEnd();
+  }
+
+  update(done: number): void {
+    const now = Date.now();
+    if (now - this.#last < (this.#tty ? 100 : 5000)) return;
+    this.#last = now;
+    this.#out.write(this.#tty ? `\r\x1b[K${this.#line(done)}` : `${this.#line(done)}\n`);
+  }
+
+  done(done: number): void {
+    if (this.#tty) this.#out.write(`\r\x1b[K${this.#line(done)} done\n`);
+    else if (Date.now() - this.#started >= 5000) this.#out.write(`${this.#line(done)} done\n`);
+  }
+
+  clear(): void {
+    if (this.#tty) this.#out.write("\r\x1b[K");
+  }
+}
+
+const infoCommand: Command = {
+  name: "info",
+  summary: "show one blob's size, times and labels (JSON)",
+  usage: "usage: strata content info DIGEST",
+  async run(ctx, args) {
+    const { positionals } = parseCommandArgs(args, {});
+    if (positionals.length !== 1) throw new UsageError("expected one DIGEST");
+    const digest = validateDigest(positionals[0] as string);
+    const backend = await ctx.backend();
+    const info = await backend.content().info(digest, { signal: ctx.signal });
+    ctx.io.stdout.write(
+      `${JSON.stringify(
+        {
+          Digest: info.digest,
+          Size: info.size,
+          CreatedAt: info.createdAt.toISOString(),
+          UpdatedAt: info.updatedAt.toISOString(),
+          Labels: info.labels,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return 0;
+  },
+};
+
+const fsckCommand: Command = {
+  name: "fsck",
+  summary: "verify every blob's digest and the database against the disk",
+  usage: `usage: strata content fsck
+
+Hashes every blob and checks every namespace's records against the files.
+Exits 1 when anything is wrong. Blobs no namespace records are counted: the
+next garbage collection removes them.`,
+  async run(ctx, args) {
+    parseCommandArgs(args, {});
+    const backend = await ctx.backend();
+    const report = await backend.fsck({ signal: ctx.signal });
+    for (const p of report.problems) ctx.io.stdout.write(`${p.kind}: ${p.message}\n`);
+    ctx.io.stdout.write(
+      `checked ${report.blobs} blobs (${humanSize(report.bytes)}) and ${report.records} records: ` +
+        `${report.problems.length} problems, ${report.unreferenced} unreferenced blobs\n`,
+    );
+    return report.problems.length === 0 ? 0 : 1;
   },
 };
 
@@ -239,7 +365,7 @@ function parseLabels(pairs: readonly string[]): Record<string, string> {
 export const contentCommand: Command = group(
   "content",
   "the content store: ingest, list, read, label and remove blobs",
-  [list, ingest, get, active, abort, label, remove],
+  [list, ingest, get, infoCommand, active, abort, label, remove, fsckCommand],
 );
 
 export { parseLabels };

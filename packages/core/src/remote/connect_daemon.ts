@@ -1,5 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { Cache } from "@strata/api/cache";
+import { NotImplementedError } from "@strata/errdefs";
+import type { FsckReport } from "../fsck.ts";
 import type { GcReport, Session } from "../session.ts";
 import { call } from "./_errors.ts";
 import { RemoteContentStore, scopeHeaders } from "./content_client.ts";
@@ -43,6 +45,11 @@ export function connectDaemon(address: string, options: { namespace: string }): 
         removedSnapshots: Number(res.removedSnapshots),
         durationMs: res.durationMs,
       };
+    },
+    async fsck(): Promise<FsckReport> {
+      throw new NotImplementedError(
+        "fsck checks the disk and runs on the embedded root (stop the daemon, then run it with --root)",
+      );
     },
     async close() {},
   };
