@@ -224,7 +224,7 @@ async function* writeStream(
           total: BigInt(total),
           startedAt: timestampFromDate(status.startedAt),
           updatedAt: timestampFromDate(new Date()),
-          digest: withDigest ? writer?.digest() : "",
+          digest: withDigest ? (writer?.digest() ?? "") : "",
         });
       if (req.action === WriteAction.STAT) {
         yield reply(status.offset, true);

@@ -1,5 +1,6 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { Introspection, Plugin } from "@strata/api/introspection";
+import type { Introspection, PluginSchema } from "@strata/api/introspection";
 import { objectAdaptor, parseFilters } from "@strata/filters";
 import { mapErrors } from "./_errors.ts";
 
@@ -26,7 +27,7 @@ export function introspectionService(
     async plugins(req) {
       return mapErrors(async () => {
         const filter = parseFilters(req.filters);
-        const out: Partial<Plugin>[] = plugins
+        const out: MessageInitShape<typeof PluginSchema>[] = plugins
           .filter((p) => filter.match(objectAdaptor({ fields: { type: p.type, id: p.id } })))
           .map((p) => ({
             type: p.type,
