@@ -28,7 +28,12 @@ describe("generated code", () => {
 
   it("matches what `pnpm generate` makes from proto/ (no drift)", async () => {
     const out = await tmp;
-    await run(join(pkg, "node_modules/.bin/buf"), ["generate", "--output", out], { cwd: pkg });
+    // buf finds the protoc-gen-es plugin on PATH, as `pnpm generate` puts it there.
+    const bin = join(pkg, "node_modules/.bin");
+    await run(join(bin, "buf"), ["generate", "--output", out], {
+      cwd: pkg,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` },
+    });
     const fresh = await files(join(out, "src/gen"));
     const committed = await files(join(pkg, "src/gen"));
     expect([...committed.keys()].sort()).toEqual([...fresh.keys()].sort());
