@@ -19,7 +19,7 @@ import {
   isNotFound,
   OutOfRangeError,
 } from "@strata/errdefs";
-import { validateDigest } from "@strata/oci";
+import { type Digest, validateDigest } from "@strata/oci";
 import { leaseOf, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
 
@@ -132,8 +132,11 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
         }
         const asked = Number(req.size);
         const end = asked <= 0 || offset + asked > reader.size ? reader.size : offset + asked;
+        // One buffer for the whole read: each message is serialized before
+        // the stream asks for the next, so the bytes can be reused.
+        const chunk = new Uint8Array(Math.min(READ_CHUNK, Math.max(end - offset, 0)));
         for (let at = offset; at < end; ) {
-          const buf = new Uint8Array(Math.min(READ_CHUNK, end - at));
+          const buf = chunk.subarray(0, Math.min(READ_CHUNK, end - at));
           const n = await reader.readAt(buf, at);
           if (n <= 0) break;
           yield { offset: BigInt(at), data: buf.subarray(0, n) };
@@ -194,9 +197,12 @@ async function* writeStream(
         ref = req.ref;
         const expected = req.expected === "" ? undefined : validateDigest(req.expected);
         const total = Number(req.total);
+        // The writer knows the expected size even without a digest, as containerd's does.
         writer = await store.writer({
           ref,
-          ...(expected !== undefined ? { desc: { digest: expected, size: total } } : {}),
+          ...(expected !== undefined || total > 0
+            ? { desc: { digest: expected ?? ("" as Digest), size: total } }
+            : {}),
           signal,
         });
       } else if (req.ref !== "" && req.ref !== ref) {
@@ -217,17 +223,18 @@ async function* writeStream(
       }
       const status = await writer.status();
       let total = req.total > 0n ? Number(req.total) : status.total;
-      const reply = (offset: number, withDigest: boolean): WriteContentResponse =>
+      const current = writer;
+      const reply = (offset: number, updatedAt: Date): WriteContentResponse =>
         create(WriteContentResponseSchema, {
           action: req.action,
           offset: BigInt(offset),
           total: BigInt(total),
           startedAt: timestampFromDate(status.startedAt),
-          updatedAt: timestampFromDate(new Date()),
-          digest: withDigest ? (writer?.digest() ?? "") : "",
+          updatedAt: timestampFromDate(updatedAt),
+          digest: current.digest(),
         });
       if (req.action === WriteAction.STAT) {
-        yield reply(status.offset, true);
+        yield reply(status.offset, status.updatedAt);
         continue;
       }
       if (req.action !== WriteAction.WRITE && req.action !== WriteAction.COMMIT) {
@@ -235,10 +242,12 @@ async function* writeStream(
       }
       let offset = status.offset;
       const at = Number(req.offset);
-      if (at === 0 && offset > 0) {
-        await writer.truncate(0);
-        offset = 0;
-      } else if (at !== 0 && at !== offset) {
+      if (at < offset) {
+        // containerd restarts an ingest with a write at offset 0; Strata's
+        // own client truncates to any earlier offset the same way.
+        await writer.truncate(at);
+        offset = at;
+      } else if (at > offset) {
         throw new OutOfRangeError(
           `write of "${ref}" at offset ${at}, but the ingest is at ${offset}`,
         );
@@ -251,10 +260,10 @@ async function* writeStream(
         if (total === 0) total = offset;
         const expected = req.expected === "" ? undefined : validateDigest(req.expected);
         await writer.commit(total, expected, { labels: req.labels, signal });
-        yield reply(offset, true);
+        yield reply(offset, new Date());
         return;
       }
-      yield reply(offset, true);
+      yield reply(offset, (await writer.status()).updatedAt);
     }
   } catch (err) {
     throw toConnectError(err);

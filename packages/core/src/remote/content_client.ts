@@ -18,7 +18,7 @@ import type {
   Writer,
   WriterOptions,
 } from "@strata/content";
-import { DataLossError, FailedPreconditionError } from "@strata/errdefs";
+import { DataLossError, FailedPreconditionError, InvalidArgumentError } from "@strata/errdefs";
 import { call, fromRemote } from "./_errors.ts";
 
 type Digest = Info["digest"];
@@ -123,6 +123,11 @@ export class RemoteContentStore implements Store {
       size,
       async readAt(buffer: Uint8Array, offset: number): Promise<number> {
         if (closed) throw new FailedPreconditionError(`reader of ${desc.digest} is closed`);
+        if (!Number.isSafeInteger(offset) || offset < 0) {
+          throw new InvalidArgumentError(
+            `read of ${desc.digest} at offset ${offset}: not a valid offset`,
+          );
+        }
         if (offset >= size || buffer.byteLength === 0) return 0;
         let n = 0;
         try {
@@ -301,13 +306,17 @@ class WriteStream implements Writer {
   }
 
   async truncate(size: number): Promise<void> {
-    if (size !== 0) {
-      throw new FailedPreconditionError(
-        `writer for "${this.ref}": the Content API can only truncate to 0, not ${size}`,
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.#offset) {
+      throw new InvalidArgumentError(
+        `cannot truncate "${this.ref}" to ${size}: the ingest has ${this.#offset} bytes`,
       );
     }
-    await this.#request({ action: WriteAction.WRITE, offset: 0n, data: new Uint8Array(0) });
-    this.#offset = 0;
+    // A write at an earlier offset truncates there (offset 0 is containerd's restart).
+    await this.#request({
+      action: WriteAction.WRITE,
+      offset: BigInt(size),
+      data: new Uint8Array(0),
+    });
   }
 
   async close(): Promise<void> {
