@@ -16,6 +16,16 @@ pnpm_version="$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$strata
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 
+# Runs a command quietly; on failure shows what it printed, then fails.
+run_logged() {
+  local out
+  if ! out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    log "failed: $*"
+    return 1
+  fi
+}
+
 node_ok() {
   local v
   v="$("$1" -p 'process.versions.node' 2>/dev/null)" || return 1
@@ -47,7 +57,7 @@ ensure_node() {
   npm_bin="$(find_npm)"
   tmp="$(mktemp -d)"
   log "installing Node $node_version (node-$os-$arch from the npm registry) into .runtime/"
-  (cd "$tmp" && "$npm_bin" pack --silent "node-$os-$arch@$node_version" >/dev/null 2>&1)
+  (cd "$tmp" && run_logged "$npm_bin" pack "node-$os-$arch@$node_version")
   mkdir -p "$runtime/node-$node_version"
   tar -xzf "$tmp"/node-"$os"-"$arch"-*.tgz -C "$runtime/node-$node_version" --strip-components=1 package/bin package/LICENSE
   rm -rf "$tmp"
@@ -60,8 +70,8 @@ ensure_pnpm() {
   log "installing pnpm $pnpm_version into .runtime/"
   rm -rf "$runtime/pnpm-$pnpm_version"
   mkdir -p "$runtime/pnpm-$pnpm_version"
-  PATH="$(dirname "$node_bin"):$PATH" "$(find_npm)" install --silent --no-audit --no-fund \
-    --prefix "$runtime/pnpm-$pnpm_version" "pnpm@$pnpm_version" >/dev/null 2>&1
+  PATH="$(dirname "$node_bin"):$PATH" run_logged "$(find_npm)" install --no-audit --no-fund \
+    --prefix "$runtime/pnpm-$pnpm_version" "pnpm@$pnpm_version"
   [ "$("$pnpm_bin" --version 2>/dev/null)" = "$pnpm_version" ] || { log "pnpm did not install"; exit 1; }
 }
 
@@ -77,7 +87,7 @@ ensure_deps() {
   sum="$(cat "$strata_root/pnpm-lock.yaml" "$strata_root"/package.json "$strata_root"/{packages,apps,tools}/*/package.json "$strata_root"/test-e2e/package.json 2>/dev/null | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && [ -d "$strata_root/node_modules" ]; then return; fi
   log "installing dependencies from the lockfile"
-  (cd "$strata_root" && PATH="$runtime/bin:$PATH" pnpm install --frozen-lockfile --reporter=silent)
+  (cd "$strata_root" && PATH="$runtime/bin:$PATH" run_logged pnpm install --frozen-lockfile)
   echo "$sum" >"$stamp"
 }
 
