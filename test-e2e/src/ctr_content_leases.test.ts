@@ -2,7 +2,14 @@
 // containerd in the same test: the same commands must give the same results.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ctr, requireProgram, type Started, startContainerd, startStratad } from "./_daemons.ts";
+import {
+  type CtrResult,
+  ctr,
+  requireProgram,
+  type Started,
+  startContainerd,
+  startStratad,
+} from "./_daemons.ts";
 
 let strata: Started;
 let containerd: Started;
@@ -18,10 +25,9 @@ afterAll(async () => {
 });
 
 // Both sides, same command: returns [strata, containerd].
-async function both(args: string[], input?: Buffer | string) {
-  return Promise.all(
-    [strata, containerd].map((d) => ctr(d.socket, args, input === undefined ? {} : { input })),
-  );
+async function both(args: string[], input?: Buffer | string): Promise<[CtrResult, CtrResult]> {
+  const opts = input === undefined ? {} : { input };
+  return Promise.all([ctr(strata.socket, args, opts), ctr(containerd.socket, args, opts)]);
 }
 
 // `content ls` and `leases ls` carry ages and times; compare the stable columns.
@@ -50,9 +56,7 @@ describe("ctr against stratad and containerd", () => {
     expect(columns(sl.stdout, [0, 1])).toEqual(columns(cl.stdout, [0, 1]));
     const digest = columns(sl.stdout, [0])[1]?.[0] as string;
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const [sg, cg] = await Promise.all(
-      [strata, containerd].map((d) => ctr(d.socket, ["content", "get", digest])),
-    );
+    const [sg, cg] = await both(["content", "get", digest]);
     expect(Buffer.from(sg.stdout, "binary").length).toBeGreaterThan(0);
     expect(sg.code).toBe(0);
     expect(sg.stdout).toBe(cg.stdout);
@@ -81,13 +85,10 @@ describe("ctr against stratad and containerd", () => {
       ["content", "label", digest, "a=1", "b=2"],
       ["content", "label", digest, "a="],
     ]) {
-      const [s, c] = await Promise.all(
-        [strata, containerd].map(async (d) => {
-          const digests = (await ctr(d.socket, ["content", "ls", "-q"])).stdout.trim().split("\n");
-          expect(digests).toContain(digest);
-          return ctr(d.socket, args);
-        }),
-      );
+      for (const listed of await both(["content", "ls", "-q"])) {
+        expect(listed.stdout.trim().split("\n")).toContain(digest);
+      }
+      const [s, c] = await both(args);
       expect(s.code, s.stderr).toBe(c.code);
       // ctr prints labels in Go's map order, which is random: compare as sets.
       const set = (t: string) => t.trim().split(",").sort();

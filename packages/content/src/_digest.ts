@@ -47,9 +47,9 @@ export function newHash(algorithm: string): Hash {
 
 /** The digest of what `hash` has seen so far, leaving `hash` usable. */
 export function digestOf(algorithm: string, hash: Hash): Digest {
-  return `${algorithm}:${hash.copy().digest("hex")}`;
+  return `${algorithm}:${hash.copy().digest("hex")}` as Digest;
 }
 
 export function makeDigest(algorithm: string, encoded: string): Digest {
-  return `${algorithm}:${encoded}`;
+  return `${algorithm}:${encoded}` as Digest;
 }

@@ -1,8 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { FailedPreconditionError, NotFoundError } from "@strata/errdefs";
+import { type Digest, isDigest } from "@strata/oci";
 import { writeFileAtomic } from "./_fs.ts";
-import type { Digest } from "./_oci.ts";
 import type { Status } from "./content.ts";
 
 // Files of one ingest directory (containerd's names, plus `expected`, which
@@ -48,7 +48,8 @@ export async function readTotal(dir: string): Promise<number> {
 
 export async function readExpected(dir: string): Promise<Digest | undefined> {
   const text = (await readOptional(join(dir, EXPECTED)))?.trim();
-  return text === undefined || text === "" ? undefined : text;
+  // Written by this store from a validated digest; a damaged file reads as absent.
+  return text === undefined || !isDigest(text) ? undefined : text;
 }
 
 /**

@@ -168,7 +168,7 @@ export class LocalWriter implements Writer, LockHolder {
       if (!Number.isSafeInteger(size) || size < 0) {
         throw new InvalidArgumentError(`cannot commit ingest ${name}: invalid size ${size}`);
       }
-      const want = expected === undefined || expected === "" ? s.expected : expected;
+      const want = expected === undefined || (expected as string) === "" ? s.expected : expected;
       const wantParsed =
         want === undefined ? undefined : parseDigest(want, `cannot commit ingest ${name}`);
       await s.fh.sync();

@@ -46,8 +46,11 @@ export interface Provider {
 export interface WriterOptions {
   /** Names the ingest; the same ref resumes the same ingest. Must not be empty. */
   ref: string;
-  /** The expected blob, when known: an existing digest fails fast with AlreadyExists. */
-  desc?: Pick<Descriptor, "digest" | "size">;
+  /**
+   * The expected blob, when known: its size, and its digest (an existing
+   * digest fails fast with AlreadyExists). Either may be absent.
+   */
+  desc?: { digest?: Descriptor["digest"] | undefined; size?: number | undefined };
   signal?: AbortSignal;
 }
 

@@ -18,6 +18,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "@strata/errdefs";
+import type { Digest } from "@strata/oci";
 import { describe, expect, it } from "vitest";
 import { LocalStore } from "./local_store.ts";
 import { sha256, sha512, tempStore } from "./testdata/temp_store.ts";
@@ -91,7 +92,7 @@ describe("LocalStore", () => {
       `sha256:${"A".repeat(64)}`,
       "md5:00",
     ]) {
-      expect(() => t.store.blobPath(bad)).toThrow(InvalidArgumentError);
+      expect(() => t.store.blobPath(bad as Digest)).toThrow(InvalidArgumentError);
     }
   });
 
@@ -127,7 +128,7 @@ describe("LocalStore", () => {
 
   it("re-initialises an ingest whose status files are broken or whose total differs", async () => {
     await using t = await tempStore();
-    const w = await t.store.writer({ ref: "broken", desc: { digest: "", size: 10 } });
+    const w = await t.store.writer({ ref: "broken", desc: { size: 10 } });
     await w.write(new Uint8Array(4));
     await w.close();
     // containerd#3089: an ingest directory with missing status files.
@@ -137,15 +138,15 @@ describe("LocalStore", () => {
     await w2.write(new Uint8Array(6));
     await w2.close();
     // No total was recorded: a writer that brings one resumes and records it.
-    const w3 = await t.store.writer({ ref: "broken", desc: { digest: "", size: 99 } });
+    const w3 = await t.store.writer({ ref: "broken", desc: { size: 99 } });
     expect(await w3.status()).toMatchObject({ offset: 6, total: 99 });
     await w3.close();
     // A different total means another blob: start over.
-    const w4 = await t.store.writer({ ref: "broken", desc: { digest: "", size: 50 } });
+    const w4 = await t.store.writer({ ref: "broken", desc: { size: 50 } });
     expect(await w4.status()).toMatchObject({ offset: 0, total: 50 });
     await w4.write(new Uint8Array(3));
     await w4.close();
-    const w5 = await t.store.writer({ ref: "broken", desc: { digest: "", size: 50 } });
+    const w5 = await t.store.writer({ ref: "broken", desc: { size: 50 } });
     expect((await w5.status()).offset).toBe(3);
     await w5.close();
   });

@@ -393,7 +393,7 @@ export class LocalStore implements Store {
     const name = JSON.stringify(ref.length > 256 ? `${ref.slice(0, 256)}…` : ref);
     const desc = options.desc;
     const wanted =
-      desc?.digest === undefined || desc.digest === ""
+      desc?.digest === undefined || (desc.digest as string) === ""
         ? undefined
         : parseDigest(desc.digest, `cannot open writer ${name}`);
     const wantedTotal = desc?.size ?? 0;

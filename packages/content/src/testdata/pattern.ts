@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Digest } from "@strata/oci";
 
 /** `length` bytes of the pattern of `seed` starting at `offset`: a pure function of both. */
 export function patternBytes(seed: number, offset: number, length: number): Uint8Array {
@@ -11,7 +12,7 @@ export function patternBytes(seed: number, offset: number, length: number): Uint
 }
 
 /** The sha256 digest of the first `size` bytes of the pattern of `seed`. */
-export function patternDigest(seed: number, size: number): string {
+export function patternDigest(seed: number, size: number): Digest {
   const hash = createHash("sha256");
   const chunk = 1 << 20;
   for (let offset = 0; offset < size; offset += chunk) {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Digest } from "@strata/oci";
 import { LocalStore, type LocalStoreOptions } from "../local_store.ts";
 
 /** A LocalStore in a fresh temporary directory, for tests. */
@@ -20,10 +21,10 @@ export async function tempStore(
   };
 }
 
-export function sha256(data: Uint8Array | string): string {
+export function sha256(data: Uint8Array | string): Digest {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }
 
-export function sha512(data: Uint8Array | string): string {
+export function sha512(data: Uint8Array | string): Digest {
   return `sha512:${createHash("sha512").update(data).digest("hex")}`;
 }
