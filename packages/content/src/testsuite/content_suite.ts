@@ -24,6 +24,14 @@ export interface ContentSuiteInstance {
    * it the suite also checks resuming after a crash.
    */
   reopen?(): Promise<Store>;
+  /**
+   * Optional: the blob size of the flat-memory test (default 64 MiB) and the
+   * growth of the process's RSS it allows (default 32 MiB). A client whose
+   * transport allocates a buffer per message (gRPC) leaves garbage V8
+   * collects late; give it a larger blob and more slack, still well under
+   * the blob's size, so buffering the blob whole still fails the test.
+   */
+  largeBlob?: { bytes: number; slackBytes: number };
 }
 
 const EMPTY_SHA256: Digest = `sha256:${createHash("sha256").digest("hex")}`;
@@ -690,42 +698,46 @@ export function contentSuite(name: string, factory: () => Promise<ContentSuiteIn
     });
 
     describe("large blobs", () => {
-      it("streams 64 MiB in and out with flat memory", () =>
-        withStore(async (store) => {
-          const size = 64 << 20;
-          const chunk = new Uint8Array(1 << 20);
-          const hash = createHash("sha256");
-          const baseline = process.memoryUsage().rss;
-          let peak = baseline;
-          const writer = await store.writer({ ref: "large", desc: { size } });
-          for (let off = 0; off < size; off += chunk.length) {
-            randomFillSync(chunk);
-            hash.update(chunk);
-            await writer.write(chunk);
-            peak = Math.max(peak, process.memoryUsage().rss);
-          }
-          const digest: Digest = `sha256:${hash.digest("hex")}`;
-          await writer.commit(size, digest);
-          const ra = await store.readerAt({ digest });
-          const check = createHash("sha256");
-          let read = 0;
-          try {
-            expect(ra.size).toBe(size);
-            while (read < size) {
-              const n = await ra.readAt(chunk, read);
-              expect(n).toBeGreaterThan(0);
-              check.update(chunk.subarray(0, n));
-              read += n;
+      it(
+        "streams a large blob in and out with flat memory",
+        () =>
+          withStore(async (store, instance) => {
+            const size = instance.largeBlob?.bytes ?? 64 << 20;
+            const chunk = new Uint8Array(1 << 20);
+            const hash = createHash("sha256");
+            const baseline = process.memoryUsage().rss;
+            let peak = baseline;
+            const writer = await store.writer({ ref: "large", desc: { size } });
+            for (let off = 0; off < size; off += chunk.length) {
+              randomFillSync(chunk);
+              hash.update(chunk);
+              await writer.write(chunk);
               peak = Math.max(peak, process.memoryUsage().rss);
             }
-          } finally {
-            await ra.close();
-          }
-          expect(read).toBe(size);
-          expect(`sha256:${check.digest("hex")}`).toBe(digest);
-          // Loose: buffering the blob anywhere would add 64 MiB.
-          expect(peak - baseline).toBeLessThan(32 << 20);
-        }));
+            const digest: Digest = `sha256:${hash.digest("hex")}`;
+            await writer.commit(size, digest);
+            const ra = await store.readerAt({ digest });
+            const check = createHash("sha256");
+            let read = 0;
+            try {
+              expect(ra.size).toBe(size);
+              while (read < size) {
+                const n = await ra.readAt(chunk, read);
+                expect(n).toBeGreaterThan(0);
+                check.update(chunk.subarray(0, n));
+                read += n;
+                peak = Math.max(peak, process.memoryUsage().rss);
+              }
+            } finally {
+              await ra.close();
+            }
+            expect(read).toBe(size);
+            expect(`sha256:${check.digest("hex")}`).toBe(digest);
+            // Loose: buffering the blob anywhere would add its whole size.
+            expect(peak - baseline).toBeLessThan(instance.largeBlob?.slackBytes ?? 32 << 20);
+          }),
+        120_000,
+      );
     });
   });
 }
