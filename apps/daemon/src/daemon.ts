@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cache } from "@strata/api/cache";
 import { Content } from "@strata/api/content";
+import { Diff } from "@strata/api/diff";
 import { Health } from "@strata/api/health";
 import { Introspection } from "@strata/api/introspection";
 import { Leases } from "@strata/api/leases";
@@ -15,6 +16,7 @@ import type { Logger } from "./log.ts";
 import { type RunningServer, serveUnix } from "./server.ts";
 import { cacheService } from "./services/cache.ts";
 import { contentService } from "./services/content.ts";
+import { diffService } from "./services/diff.ts";
 import { HealthState, healthService } from "./services/health.ts";
 import { introspectionService, type PluginInfo } from "./services/introspection.ts";
 import { leasesService } from "./services/leases.ts";
@@ -28,6 +30,8 @@ export const PLUGINS: readonly PluginInfo[] = [
   { type: "io.containerd.gc.v1", id: "scheduler" },
   { type: "io.containerd.grpc.v1", id: "content" },
   { type: "io.containerd.grpc.v1", id: "leases" },
+  { type: "io.containerd.grpc.v1", id: "diff" },
+  { type: "io.containerd.differ.v1", id: "walking" },
   { type: "io.containerd.grpc.v1", id: "namespaces" },
   { type: "io.containerd.grpc.v1", id: "introspection" },
   { type: "io.containerd.grpc.v1", id: "version" },
@@ -62,17 +66,18 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const root = await StrataRoot.open(config.root, { gcScheduler: true });
   const health = new HealthState();
   const uuid = randomUUID();
+  const content = {
+    contentStore: (ns: string, o?: { lease?: string }) => root.db.contentStore(ns, o ?? {}),
+  };
   const routes = (router: ConnectRouter) => {
-    router.service(
-      Content,
-      contentService({ contentStore: (ns, o) => root.db.contentStore(ns, o ?? {}) }),
-    );
+    router.service(Content, contentService(content));
     router.service(Leases, leasesService({ leases: (ns) => root.db.leases(ns) }));
     router.service(Namespaces, namespacesService(root.db.namespaces));
     router.service(Version, versionService("dev"));
     router.service(Introspection, introspectionService(PLUGINS, uuid));
     router.service(Health, healthService(health));
     router.service(Cache, cacheService({ gc: () => root.gc() }));
+    router.service(Diff, diffService(content));
   };
   let server: RunningServer;
   try {
