@@ -21,6 +21,12 @@ export interface DaemonConfig {
   maxConcurrentStreams: number;
   /** A stream with no traffic for this long is cut, in milliseconds. */
   streamIdleTimeoutMs: number;
+  /** Also serve on this TCP host:port, with mutual TLS only. */
+  tcpAddress: string | undefined;
+  /** PEM files for TCP: the server certificate, its key, and the CA of client certificates. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsCa: string | undefined;
 }
 
 /** Log levels, least to most severe. */
@@ -40,6 +46,10 @@ export function defaultConfig(env: Readonly<Record<string, string | undefined>>)
     maxMessageBytes: 16 << 20,
     maxConcurrentStreams: 100,
     streamIdleTimeoutMs: 5 * 60_000,
+    tcpAddress: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    tlsCa: undefined,
   };
 }
 
@@ -52,6 +62,10 @@ export const USAGE = `usage: stratad [options]
   --group NAME|GID         let this group use the socket (mode 0660)
   --snapshotter NAME       the default snapshotter: overlayfs or native
   --log-level LEVEL        debug, info, warn or error
+  --tcp HOST:PORT          also serve on TCP, with mutual TLS only (needs the three below)
+  --tls-cert FILE          the server certificate (PEM)
+  --tls-key FILE           its private key (PEM)
+  --tls-ca FILE            the CA that signs client certificates (PEM)
   -h, --help               show this help`;
 
 /**
@@ -78,7 +92,20 @@ export async function loadConfig(
   if (parsed.group !== undefined) flags.group = parsed.group;
   if (parsed.snapshotter !== undefined) flags.snapshotter = parsed.snapshotter;
   if (parsed.logLevel !== undefined) flags.logLevel = checkLevel(parsed.logLevel);
-  return Object.assign(config, flags);
+  if (parsed.tcp !== undefined) flags.tcpAddress = parsed.tcp;
+  if (parsed.tlsCert !== undefined) flags.tlsCert = parsed.tlsCert;
+  if (parsed.tlsKey !== undefined) flags.tlsKey = parsed.tlsKey;
+  if (parsed.tlsCa !== undefined) flags.tlsCa = parsed.tlsCa;
+  const out = Object.assign(config, flags);
+  if (
+    out.tcpAddress !== undefined &&
+    (out.tlsCert === undefined || out.tlsKey === undefined || out.tlsCa === undefined)
+  ) {
+    throw new InvalidArgumentError(
+      "--tcp needs --tls-cert, --tls-key and --tls-ca: TCP is served only with mutual TLS",
+    );
+  }
+  return out;
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -91,6 +118,10 @@ function parseFlags(argv: readonly string[]) {
       group: { type: "string" },
       snapshotter: { type: "string" },
       "log-level": { type: "string" },
+      tcp: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -103,6 +134,10 @@ function parseFlags(argv: readonly string[]) {
     group: values.group,
     snapshotter: values.snapshotter,
     logLevel: values["log-level"],
+    tcp: values.tcp,
+    tlsCert: values["tls-cert"],
+    tlsKey: values["tls-key"],
+    tlsCa: values["tls-ca"],
     help: values.help === true,
   };
 }
@@ -121,6 +156,10 @@ const FILE_KEYS: Record<string, "string" | "number"> = {
   maxMessageBytes: "number",
   maxConcurrentStreams: "number",
   streamIdleTimeoutMs: "number",
+  tcpAddress: "string",
+  tlsCert: "string",
+  tlsKey: "string",
+  tlsCa: "string",
 };
 
 async function readConfigFile(path: string): Promise<Partial<DaemonConfig>> {

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cache } from "@strata/api/cache";
 import { Content } from "@strata/api/content";
@@ -10,10 +11,10 @@ import { Leases } from "@strata/api/leases";
 import { Namespaces } from "@strata/api/namespaces";
 import { Version } from "@strata/api/version";
 import { StrataRoot } from "@strata/core";
-import { InvalidArgumentError } from "@strata/errdefs";
+import { fromSystemError, InvalidArgumentError } from "@strata/errdefs";
 import type { DaemonConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { type RunningServer, serveUnix } from "./server.ts";
+import { type RunningServer, serveTls, serveUnix } from "./server.ts";
 import { cacheService } from "./services/cache.ts";
 import { contentService } from "./services/content.ts";
 import { diffService } from "./services/diff.ts";
@@ -44,6 +45,8 @@ export interface Daemon {
   readonly root: StrataRoot;
   /** The socket server. */
   readonly server: RunningServer;
+  /** The TCP (mutual TLS) server, when configured. */
+  readonly tcp: RunningServer | undefined;
   /** Drains (health NOT_SERVING), waits for calls in flight, closes the root. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -80,6 +83,14 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     router.service(Diff, diffService(content));
   };
   let server: RunningServer;
+  let tcp: RunningServer | undefined;
+  const common = {
+    routes,
+    maxMessageBytes: config.maxMessageBytes,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    streamIdleTimeoutMs: config.streamIdleTimeoutMs,
+    log,
+  };
   try {
     server = await serveUnix({
       socket: config.socket,
@@ -90,6 +101,23 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
       streamIdleTimeoutMs: config.streamIdleTimeoutMs,
       log,
     });
+    if (config.tcpAddress !== undefined) {
+      try {
+        tcp = await serveTls({
+          ...common,
+          socket: config.socket,
+          tls: {
+            address: config.tcpAddress,
+            cert: await readPem(config.tlsCert),
+            key: await readPem(config.tlsKey),
+            ca: await readPem(config.tlsCa),
+          },
+        });
+      } catch (err) {
+        await server.close(0);
+        throw err;
+      }
+    }
   } catch (err) {
     await root.close();
     throw err;
@@ -98,11 +126,21 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   return {
     root,
     server,
+    tcp,
     async shutdown(graceMs) {
       health.drain();
-      await server.close(graceMs);
+      await Promise.all([server.close(graceMs), tcp?.close(graceMs)]);
       await root.close();
       log.info("stratad stopped");
     },
   };
+}
+
+async function readPem(path: string | undefined): Promise<string> {
+  if (path === undefined) throw new InvalidArgumentError("a TLS file is missing");
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw fromSystemError(err, `cannot read TLS file ${path}`);
+  }
 }
