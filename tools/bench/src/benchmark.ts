@@ -33,6 +33,11 @@ export interface Prepared {
   strata: Command;
   /** The peers (at least one); setup leaves out those not installed. */
   peers: Side[];
+  /**
+   * Runs before each timed run of a side, untimed: resets state so every run
+   * does the same work (e.g. removes the blob the previous ingest stored).
+   */
+  beforeRun?: (side: string, options: { signal?: AbortSignal }) => Promise<void>;
   /** Removes what setup made; called even when a run fails. */
   teardown?: () => Promise<void>;
 }

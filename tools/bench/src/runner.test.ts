@@ -123,6 +123,38 @@ describe("runBenchmark", () => {
     ]);
   });
 
+  it("calls beforeRun untimed before every run of every side", async () => {
+    const log: string[] = [];
+    const result = await runBenchmark(
+      bench(
+        {
+          strata: recorder(log, "S"),
+          peers: [{ name: "p", command: recorder(log, "P") }],
+          beforeRun: async (side) => {
+            log.push(`before:${side}`);
+            await new Promise((r) => setTimeout(r, 30));
+          },
+        },
+        log,
+      ),
+      { rounds: 1, warmup: 1 },
+    );
+    expect(log).toEqual([
+      "setup",
+      "before:strata",
+      "S",
+      "before:p",
+      "P",
+      "before:strata",
+      "S",
+      "before:p",
+      "P",
+      "teardown",
+    ]);
+    // The 30 ms of beforeRun are not in the samples.
+    for (const side of result.sides) expect(Math.max(...side.samples)).toBeLessThan(25);
+  });
+
   it("measures what each side takes", async () => {
     const result = await runBenchmark(
       bench({ strata: recorder([], "S", 40), peers: [{ name: "p", command: recorder([], "P") }] }),

@@ -125,6 +125,7 @@ export async function runBenchmark(
     for (let round = 0; round < warmup + rounds; round++) {
       const isWarmup = round < warmup;
       for (const [i, side] of sides.entries()) {
+        await prepared.beforeRun?.(side.name, { ...(signal !== undefined ? { signal } : {}) });
         const ms = await timeCommand(side.command, signal);
         options.onRun?.({ side: side.name, round, warmup: isWarmup, ms });
         if (!isWarmup) samples[i]?.push(ms);
