@@ -45,6 +45,12 @@ export {
 } from "./image_config.ts";
 export { DEFAULT_MAX_JSON_BYTES, type ParseOptions } from "./json.ts";
 export {
+  applyLabelUpdate,
+  compactLabels,
+  MAX_LABEL_SIZE,
+  validateLabels,
+} from "./labels.ts";
+export {
   detectManifestMediaType,
   type ImageIndex,
   type ImageManifest,

@@ -1,0 +1,41 @@
+import { spawn } from "node:child_process";
+import { fromSystemError, InternalError } from "@strata/errdefs";
+
+/**
+ * Copies the tree `src` into the existing directory `dst` with everything
+ * a layer can carry (modes, owners, times, xattrs, hardlinks, devices,
+ * fifos, sockets) and reflink clones where the file system allows, plain
+ * copies elsewhere: GNU `cp -a --reflink=auto`, whose copy loop (copy_file_range,
+ * FICLONE) is what a native copier would do, without shipping one.
+ *
+ * @throws {InternalError} when cp fails, with its message.
+ */
+export function copyTree(
+  src: string,
+  dst: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("cp", ["-a", "--reflink=auto", "-T", "--", src, dst], {
+      stdio: ["ignore", "ignore", "pipe"],
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      if (stderr.length < 4096) stderr += d;
+    });
+    child.on("error", (err) => {
+      if (options.signal?.aborted) reject(options.signal.reason);
+      else reject(fromSystemError(err, `cannot copy ${src} to ${dst}: cannot run cp`));
+    });
+    child.on("close", (code) => {
+      if (code === 0) resolve();
+      else if (!options.signal?.aborted)
+        reject(
+          new InternalError(
+            `cannot copy ${src} to ${dst}: cp exited with ${code}: ${stderr.trim()}`,
+          ),
+        );
+    });
+  });
+}
