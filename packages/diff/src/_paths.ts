@@ -3,7 +3,9 @@ import { InvalidArgumentError } from "@strata/errdefs";
 
 /**
  * The components of an archive path, checked: no absolute path, no "..",
- * no NUL. "./a//b/" gives ["a", "b"]; "." gives [].
+ * no NUL. "./a//b/" gives ["a", "b"]; "." gives []; so does "/" (umoci
+ * writes the root of an `insert` at "/" that way, and it names nothing
+ * outside).
  *
  * @throws {InvalidArgumentError} for an absolute path or a ".." component.
  */
@@ -11,12 +13,12 @@ export function archiveComponents(name: string, what: string): string[] {
   if (name.includes("\u0000")) {
     throw new InvalidArgumentError(`invalid layer: ${what} ${JSON.stringify(name)} contains NUL`);
   }
-  if (name.startsWith("/")) {
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (name.startsWith("/") && parts.length > 0) {
     throw new InvalidArgumentError(
       `invalid layer: ${what} ${JSON.stringify(name)} is an absolute path`,
     );
   }
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) {
     throw new InvalidArgumentError(
       `invalid layer: ${what} ${JSON.stringify(name)} has a ".." component`,

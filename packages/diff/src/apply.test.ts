@@ -167,6 +167,17 @@ describe("applyLayer", () => {
     expect(isDataLoss(err)).toBe(true);
   });
 
+  it('skips a root entry named "/" (umoci insert writes one) and applies the rest', async () => {
+    const root = fresh();
+    const before = statSync(root).mode;
+    await applyLayer(
+      root,
+      chunks(await layer([dir("/", { mode: 0o700 }), dir("a/"), file("a/f", "x")])),
+    );
+    expect(readFileSync(join(root, "a/f"), "utf8")).toBe("x");
+    expect(statSync(root).mode).toBe(before);
+  });
+
   it("throws NotFound when the target does not exist", async () => {
     await expect(applyLayer(join(tmp, "missing"), chunks(new Uint8Array(1024)))).rejects.toThrow(
       /missing/,
@@ -185,6 +196,7 @@ describe("applyLayer with hostile layers", () => {
     ["a name with ..", [file("../outside/evil", "x")]],
     ["a name with .. in the middle", [dir("a/"), file("a/../../outside/evil", "x")]],
     ["an absolute name", [file(`${outside}/evil`, "x")]],
+    ["an absolute name under the root entry", [dir("/"), file("/etc/evil", "x")]],
     [
       "a symlinked parent climbing out",
       [{ header: h("up", { type: "symlink", linkname: "../outside" }) }, file("up/evil", "x")],

@@ -72,7 +72,10 @@ const OPAQUE_VALUE = new TextEncoder().encode("y");
  *
  * @throws {InvalidArgumentError} for an escaping or malformed entry (nothing
  *   is written for it; earlier entries stay applied).
- * @throws {DataLossError} for a truncated or corrupt layer.
+ * @throws {DataLossError} for a layer that ends inside a header or a body.
+ *   A layer that ends cleanly between entries without the end-of-archive
+ *   blocks is accepted, as containerd does (umoci 0.4 wrote such layers):
+ *   compare the returned diffID with the image config's.
  * @example
  * ```ts
  * const { diffID } = await applyLayer("/var/lib/rootfs", blobStream);
@@ -104,7 +107,12 @@ export async function applyLayer(
     }
   }
   const applier = new Applier(root, options);
-  const tarOptions = options.signal === undefined ? {} : { signal: options.signal };
+  // Like containerd (Go's reader), a layer may end without its end-of-archive
+  // blocks: umoci 0.4 wrote such layers. The caller checks the diffID anyway.
+  const tarOptions = {
+    allowMissingEnd: true,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
   for await (const entry of readTar(hashed(), tarOptions)) {
     await applier.apply(entry);
   }

@@ -82,6 +82,17 @@ export class ByteReader {
     }
   }
 
+  /** Discards up to `n` bytes; returns how many there were (fewer only at the end of input). */
+  async skipUpTo(n: number): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      const part = await this.readSome(left);
+      if (!part) break;
+      left -= part.length;
+    }
+    return n - left;
+  }
+
   /** Reads and discards everything left; returns how many bytes that was. */
   async drain(): Promise<number> {
     let n = 0;

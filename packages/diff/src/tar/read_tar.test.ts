@@ -31,6 +31,8 @@ async function failure(bytes: Uint8Array): Promise<unknown> {
 
 const base: TarHeader = { name: "f", type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 };
 
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
 describe("readTar", () => {
   it("reads what GNU tar --format=pax --xattrs writes, binary xattrs intact", async () => {
     const src = join(dir, "gnu");
@@ -154,6 +156,39 @@ describe("readTar", () => {
     expect(isDataLoss(await failure(tar.subarray(0, 300)))).toBe(true);
     expect(isDataLoss(await failure(tar.subarray(0, 1536)))).toBe(true);
     expect(isDataLoss(await failure(new Uint8Array(0)))).toBe(true);
+  });
+
+  it("ends without the end-of-archive marker or the last padding when allowMissingEnd", async () => {
+    const tar = await collect(
+      writeTar([
+        { header: { ...base, name: "a", size: 3 }, body: text("abc") },
+        { header: { ...base, name: "b", size: 2 }, body: text("xy") },
+      ]),
+    );
+    const read = async (bytes: Uint8Array) => {
+      const seen: string[] = [];
+      let total = -1;
+      const options = { allowMissingEnd: true, onEnd: (n: number) => (total = n) };
+      for await (const e of readTar(chunks(bytes), options)) {
+        seen.push(`${e.header.name}=${new TextDecoder().decode(await collect(e.body))}`);
+      }
+      return { seen, total };
+    };
+    // Cut after b's body (no padding, no end blocks), and between entries.
+    expect(await read(tar.subarray(0, 512 * 3 + 2))).toEqual({
+      seen: ["a=abc", "b=xy"],
+      total: 512 * 3 + 2,
+    });
+    expect(await read(tar.subarray(0, 1024))).toEqual({ seen: ["a=abc"], total: 1024 });
+    // Still DataLoss inside a body or a header, or after an extended header.
+    expect(isDataLoss(await read(tar.subarray(0, 512 * 3 + 1)).catch((e: unknown) => e))).toBe(
+      true,
+    );
+    expect(isDataLoss(await read(tar.subarray(0, 1100)).catch((e: unknown) => e))).toBe(true);
+    const pax = await collect(writeTar([{ header: { ...base, name: "é", size: 0 } }]));
+    expect(isDataLoss(await read(pax.subarray(0, 1024)).catch((e: unknown) => e))).toBe(true);
+    // And without the option, a missing marker is DataLoss.
+    expect(isDataLoss(await failure(tar.subarray(0, 512 * 4)))).toBe(true);
   });
 
   it("throws InvalidArgument on a negative base-256 size", async () => {

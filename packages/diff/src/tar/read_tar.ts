@@ -35,6 +35,14 @@ export interface ReadTarOptions {
    * discarded, as containerd does, so a digest over the input is complete).
    */
   onEnd?: (totalBytes: number) => void;
+  /**
+   * Accept a stream that ends between entries without the end-of-archive
+   * marker (and without the last body's padding), as Go's archive/tar does:
+   * umoci 0.4 `insert` wrote such layers, and containerd and umoci apply
+   * them. A stream ending inside a header or a body is still DataLoss.
+   * Default false.
+   */
+  allowMissingEnd?: boolean;
 }
 
 const TYPES: Record<number, TarEntryType> = {
@@ -68,7 +76,7 @@ interface Pending {
  *   field, an unsupported entry type (sparse, multi-volume), or an oversized
  *   PAX/long-name record.
  * @throws {DataLossError} when the stream ends inside a header or a body, or
- *   before the end-of-archive marker.
+ *   before the end-of-archive marker (unless `allowMissingEnd`).
  * @example
  * ```ts
  * for await (const { header, body } of readTar(stream)) {
@@ -89,11 +97,25 @@ export async function* readTar(
       options.signal?.throwIfAborted();
       if (current) {
         current.stale = true;
-        await reader.skip(current.left + current.pad, "the previous entry's body");
+        const { left, pad } = current;
         current = undefined;
+        if (!options.allowMissingEnd) {
+          await reader.skip(left + pad, "the previous entry's body");
+        } else {
+          await reader.skip(left, "the previous entry's body");
+          if ((await reader.skipUpTo(pad)) < pad) {
+            options.onEnd?.(reader.consumed);
+            return;
+          }
+        }
       }
       const block = await reader.readUpTo(BLOCK);
       if (block.length === 0) {
+        // An extended header must be followed by its entry's header.
+        if (options.allowMissingEnd && Object.keys(pending).length === 0) {
+          options.onEnd?.(reader.consumed);
+          return;
+        }
         throw new DataLossError("truncated tar archive: no end-of-archive marker");
       }
       if (block.length < BLOCK) {
