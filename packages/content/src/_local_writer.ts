@@ -56,7 +56,29 @@ export async function hashFile(
   return { hash, size };
 }
 
-/** The local store's writer: one open ingest directory, holding its ref lock. */
+/**
+ * Bytes gathered before one write to the data file. Writes of 1 MiB cost
+ * little more per call than writes of 4 MiB, but batching lets `write`
+ * return as soon as the bytes are copied and hashed, while the previous
+ * batch is still being written by the thread pool: hashing (main thread),
+ * reading by the caller and writing then overlap instead of taking turns.
+ */
+export const WRITE_BATCH: number = 4 << 20;
+
+/**
+ * The local store's writer: one open ingest directory, holding its ref lock.
+ *
+ * Small writes are copied into a 4 MiB staging buffer and hashed; a full
+ * buffer is written in the background while the next one fills (two
+ * buffers, one write in flight at a time, in file order). A write of a whole
+ * batch or more with nothing staged goes straight from the caller's buffer,
+ * hashed while it is in flight, and returns once it is written. So a caller
+ * may reuse its buffer as soon as `write` resolves. `offset` and the digest
+ * count every accepted byte; commit, close and truncate write what is
+ * staged first. A failed background write makes every later call fail with
+ * its error; the ingest then holds what reached the file, and reopening it
+ * hashes that again.
+ */
 export class LocalWriter implements Writer, LockHolder {
   readonly ref: string;
   readonly #s: WriterState;
@@ -64,11 +86,66 @@ export class LocalWriter implements Writer, LockHolder {
   #aborted = false;
   // Serialises write/commit/truncate/close on this writer.
   #tail: Promise<unknown> = Promise.resolve();
+  /** The buffer being filled, and the one last handed to a background write. */
+  #stage: Buffer | undefined;
+  #spare: Buffer | undefined;
+  #staged = 0;
+  /** Where the next batch goes in the data file (offset minus what is staged). */
+  #fileOffset: number;
+  #inflight: Promise<void> | undefined;
+  #failure: unknown;
 
   constructor(state: WriterState) {
     this.#s = state;
     this.ref = state.ref;
+    this.#fileOffset = state.offset;
     setLockHolder(state.lockKey, this);
+  }
+
+  /** Writes all of `data` at `position`, however many calls it takes. */
+  async #writeFully(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.#s.fh.write(
+        data,
+        done,
+        data.length - done,
+        position + done,
+      );
+      done += bytesWritten;
+    }
+  }
+
+  /** Waits for the background write; rethrows the failure of any. */
+  async #drain(): Promise<void> {
+    if (this.#inflight !== undefined) {
+      await this.#inflight;
+      this.#inflight = undefined;
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Hands the staged bytes to a background write (after the one in flight). */
+  async #flushStage(): Promise<void> {
+    const buffer = this.#stage;
+    const length = this.#staged;
+    if (buffer === undefined || length === 0) return;
+    await this.#drain();
+    const position = this.#fileOffset;
+    this.#fileOffset += length;
+    this.#inflight = this.#writeFully(buffer.subarray(0, length), position).catch((err) => {
+      this.#failure ??= err;
+    });
+    // The spare's write finished in #drain above: it is free to fill.
+    this.#stage = this.#spare;
+    this.#spare = buffer;
+    this.#staged = 0;
+  }
+
+  /** Writes everything staged and waits for it. */
+  async #flushAll(): Promise<void> {
+    await this.#flushStage();
+    await this.#drain();
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -107,20 +184,48 @@ export class LocalWriter implements Writer, LockHolder {
     return digestOf(this.#s.algorithm, this.#s.hash);
   }
 
+  /**
+   * What this open writer has accepted (some of it maybe still staged), for
+   * the store's status of its ingest; undefined once it is closed.
+   */
+  progress(): { offset: number; updatedAt: Date } | undefined {
+    if (this.#closed) return undefined;
+    return { offset: this.#s.offset, updatedAt: this.#s.updatedAt };
+  }
+
   write(chunk: Uint8Array, options?: { signal?: AbortSignal }): Promise<void> {
     return this.#serial(async () => {
       this.#ensureOpen("write to");
       checkSignal(options?.signal);
       const s = this.#s;
-      let done = 0;
       try {
+        if (this.#failure !== undefined) throw this.#failure;
+        if (this.#staged === 0 && chunk.length >= WRITE_BATCH) {
+          // Big enough on its own: no copy. Hash while the write is in flight,
+          // and wait for it, since the caller may reuse the buffer after.
+          await this.#drain();
+          const writing = this.#writeFully(chunk, this.#fileOffset).catch((err) => {
+            // The hash below takes the chunk whole: the writer cannot go on.
+            this.#failure ??= err;
+          });
+          s.hash.update(chunk);
+          await writing;
+          if (this.#failure !== undefined) throw this.#failure;
+          this.#fileOffset += chunk.length;
+          s.offset += chunk.length;
+          return;
+        }
+        // Hash first: the previous batch is being written meanwhile.
+        s.hash.update(chunk);
+        s.offset += chunk.length;
+        let done = 0;
         while (done < chunk.length) {
-          const { bytesWritten } = await s.fh.write(chunk, done, chunk.length - done, s.offset);
-          // Hash and count exactly what reached the file, so a failure midway
-          // leaves offset and digest consistent with the data file.
-          s.hash.update(chunk.subarray(done, done + bytesWritten));
-          s.offset += bytesWritten;
-          done += bytesWritten;
+          this.#stage ??= Buffer.allocUnsafeSlow(WRITE_BATCH);
+          const n = Math.min(chunk.length - done, WRITE_BATCH - this.#staged);
+          this.#stage.set(chunk.subarray(done, done + n), this.#staged);
+          this.#staged += n;
+          done += n;
+          if (this.#staged === WRITE_BATCH) await this.#flushStage();
         }
       } catch (err) {
         throw wrapError(err, `cannot write to ingest ${JSON.stringify(this.ref)}`);
@@ -139,7 +244,9 @@ export class LocalWriter implements Writer, LockHolder {
           `cannot truncate ingest ${JSON.stringify(this.ref)} to ${size}: it has ${s.offset} bytes`,
         );
       }
+      await this.#flushAll();
       await s.fh.truncate(size);
+      this.#fileOffset = size;
       s.hash = (await hashFile(join(s.dir, DATA), s.algorithm, size, undefined)).hash;
       s.offset = size;
       s.updatedAt = new Date();
@@ -171,6 +278,7 @@ export class LocalWriter implements Writer, LockHolder {
       const want = expected === undefined || (expected as string) === "" ? s.expected : expected;
       const wantParsed =
         want === undefined ? undefined : parseDigest(want, `cannot commit ingest ${name}`);
+      await this.#flushAll();
       await s.fh.sync();
       const actualSize = (await s.fh.stat()).size;
       const wantSize = size > 0 ? size : s.total;
@@ -220,6 +328,11 @@ export class LocalWriter implements Writer, LockHolder {
   async #finish(keepIngest: boolean): Promise<void> {
     const s = this.#s;
     try {
+      // A kept ingest keeps every accepted byte (a commit may fail before writing them).
+      if (keepIngest) await this.#flushAll().catch(() => {});
+      await this.#inflight;
+      this.#stage = undefined;
+      this.#spare = undefined;
       await s.fh.close().catch(() => {});
       if (keepIngest) {
         await writeTimestamp(join(s.dir, UPDATED_AT), s.updatedAt).catch(() => {});
@@ -238,6 +351,7 @@ export class LocalWriter implements Writer, LockHolder {
       this.#closed = true;
       const s = this.#s;
       try {
+        await this.#flushAll();
         await s.fh.sync();
       } finally {
         await this.#finish(true);
@@ -252,7 +366,12 @@ export class LocalWriter implements Writer, LockHolder {
     this.#closed = true;
     unlockRef(this.#s.lockKey, this);
     this.#s.host.released(this);
-    void this.#s.fh.close().catch(() => {});
+    this.#stage = undefined;
+    this.#spare = undefined;
+    const fh = this.#s.fh;
+    void Promise.resolve(this.#inflight)
+      .then(() => fh.close())
+      .catch(() => {});
   }
 }
 

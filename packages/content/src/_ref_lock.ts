@@ -42,6 +42,11 @@ export function unlockRef(key: string, holder?: LockHolder): void {
   if (held !== undefined && (holder === undefined || held.holder === holder)) HELD.delete(key);
 }
 
+/** The holder of the lock of `key`, if any. */
+export function holderOf(key: string): LockHolder | undefined {
+  return HELD.get(key)?.holder;
+}
+
 /** Tells the holder of `key`, if any, that its ingest is gone. */
 export function notifyAbort(key: string): void {
   HELD.get(key)?.holder?.onAbort();

@@ -20,6 +20,7 @@ import {
 } from "@strata/errdefs";
 import type { Digest } from "@strata/oci";
 import { describe, expect, it } from "vitest";
+import { WRITE_BATCH } from "./_local_writer.ts";
 import { LocalStore } from "./local_store.ts";
 import { sha256, sha512, tempStore } from "./testdata/temp_store.ts";
 import { contentSuite } from "./testsuite/mod.ts";
@@ -226,6 +227,61 @@ describe("LocalStore", () => {
     await expect(w.write(new Uint8Array(1), { signal: ac.signal })).rejects.toThrow(/abort/i);
     await expect(w.commit(0, undefined, { signal: ac.signal })).rejects.toThrow(/abort/i);
     expect((await t.store.status("sig")).offset).toBe(0);
+  });
+});
+
+describe("LocalStore writer batching", () => {
+  it("stores the right bytes when the caller reuses its buffer, whatever the chunk sizes", async () => {
+    await using t = await tempStore();
+    const w = await t.store.writer({ ref: "reuse" });
+    const hash = createHash("sha256");
+    const buffer = new Uint8Array(2 * WRITE_BATCH + 5);
+    // Small chunks fill the staging buffer; a batch or more with nothing
+    // staged goes straight from the caller's buffer; one that meets staged
+    // bytes is copied across two batches.
+    const sizes = [
+      1,
+      100 << 10,
+      WRITE_BATCH - 3,
+      3,
+      WRITE_BATCH,
+      2 * WRITE_BATCH + 5,
+      7,
+      WRITE_BATCH,
+    ];
+    let total = 0;
+    for (const [i, size] of sizes.entries()) {
+      const chunk = buffer.subarray(0, size);
+      chunk.fill(i + 1);
+      chunk[0] = 0xee;
+      hash.update(chunk);
+      await w.write(chunk);
+      buffer.fill(0xff); // the writer must not have kept a reference
+      total += size;
+      expect((await w.status()).offset).toBe(total);
+    }
+    const digest: Digest = `sha256:${hash.digest("hex")}`;
+    expect(w.digest()).toBe(digest);
+    await w.commit(total, digest);
+    const stored = await readFile(t.store.blobPath(digest));
+    expect(stored.length).toBe(total);
+    expect(sha256(stored)).toBe(digest);
+  });
+
+  it("counts staged bytes in status, and keeps them when the writer closes", async () => {
+    await using t = await tempStore();
+    const data = new TextEncoder().encode("staged, not yet written");
+    const w = await t.store.writer({ ref: "staged" });
+    await w.write(data);
+    expect((await t.store.status("staged")).offset).toBe(data.length);
+    expect((await t.store.listStatuses())[0]?.offset).toBe(data.length);
+    // A batch is written when full, or on commit, close or truncate.
+    expect((await stat(join(t.store.ingestPath("staged"), "data"))).size).toBe(0);
+    await w.close();
+    expect((await stat(join(t.store.ingestPath("staged"), "data"))).size).toBe(data.length);
+    const again = await t.store.writer({ ref: "staged" });
+    expect(again.digest()).toBe(sha256(data));
+    await again.commit(data.length, sha256(data));
   });
 });
 

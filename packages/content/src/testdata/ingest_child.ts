@@ -4,6 +4,8 @@
 //
 //   node ingest_child.ts ingest <root> <ref> <total>   write one ingest slowly, never commit
 //   node ingest_child.ts commits <root> <size>         commit blob after blob, forever
+//   node ingest_child.ts limited <root> <ref> <total>  write and commit under a file size
+//                                                      limit (ulimit -f): prints what failed
 import { isAlreadyExists } from "@strata/errdefs";
 import { LocalStore } from "../local_store.ts";
 import { patternBytes, patternDigest } from "./pattern.ts";
@@ -26,7 +28,8 @@ if (mode === "ingest") {
     const n = Math.min(chunk, total - offset);
     await writer.write(patternBytes(0, offset, n));
     offset += n;
-    if (!announced && offset >= total / 4) {
+    // Late enough that more than the writer's two batches were accepted.
+    if (!announced && offset >= (total * 3) / 4) {
       announced = true;
       process.stdout.write(`written ${offset}\n`);
     }
@@ -50,6 +53,26 @@ if (mode === "ingest") {
     }
     process.stdout.write(`committed ${seed}\n`);
   }
+} else if (mode === "limited") {
+  const ref = args[0] ?? "limited";
+  const total = Number(args[1]);
+  const writer = await store.writer({ ref });
+  const failures: { at: number; message: string }[] = [];
+  for (let offset = 0; offset < total; offset += chunk) {
+    try {
+      await writer.write(patternBytes(0, offset, Math.min(chunk, total - offset)));
+    } catch (err) {
+      failures.push({ at: offset, message: String(err) });
+    }
+  }
+  let commit = "committed";
+  try {
+    await writer.commit(total, patternDigest(0, total));
+  } catch (err) {
+    commit = String(err);
+  }
+  process.stdout.write(`${JSON.stringify({ failures, commit, chunk })}\n`);
+  await store.close();
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
