@@ -1,5 +1,11 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fromSystemError, InternalError } from "@strata/errdefs";
+
+// cp runs under `setpriv --pdeathsig KILL` where util-linux has it, so that
+// it dies with this process: a cp orphaned by a crash would go on writing
+// into the temporary directory that the next open's cleanup is deleting.
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
 
 /**
  * Copies the tree `src` into the existing directory `dst` with everything
@@ -16,7 +22,9 @@ export function copyTree(
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("cp", ["-a", "--reflink=auto", "-T", "--", src, dst], {
+    const cp = ["cp", "-a", "--reflink=auto", "-T", "--", src, dst];
+    const argv = SETPRIV === undefined ? cp : [SETPRIV, "--pdeathsig", "KILL", "--", ...cp];
+    const child = spawn(argv[0] as string, argv.slice(1), {
       stdio: ["ignore", "ignore", "pipe"],
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });

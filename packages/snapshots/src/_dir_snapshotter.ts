@@ -175,7 +175,19 @@ export abstract class DirSnapshotter implements Snapshotter, Cleaner {
     this.#meta.tx(() => {
       const live = this.#meta.ids();
       for (const name of readdirSync(snapshots)) {
-        if (/^\d+$/.test(name) ? live.has(Number(name)) : !this.#isGarbage(name)) continue;
+        const removed = /^rm-(\d+)$/.exec(name)?.[1];
+        if (removed !== undefined && live.has(Number(removed))) {
+          // A remove that died between moving the directory aside and
+          // committing left its record: the snapshot still exists, so its
+          // directory goes back. (The write lock held here means no remove
+          // is in flight.)
+          if (!existsSync(this.dir(Number(removed)))) {
+            renameSync(join(snapshots, name), this.dir(Number(removed)));
+            continue;
+          }
+        } else if (/^\d+$/.test(name) ? live.has(Number(name)) : !this.#isGarbage(name)) {
+          continue;
+        }
         const aside = name.startsWith(REMOVED_PREFIX)
           ? name
           : `${REMOVED_PREFIX}${name}-${randomBytes(4).toString("hex")}`;
