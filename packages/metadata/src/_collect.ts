@@ -10,9 +10,14 @@ import {
   RESOURCE_SNAPSHOTS_PREFIX,
 } from "@strata/leases";
 import type { Digest } from "@strata/oci";
+import { cleanupSnapshotters } from "./_collect_snapshots.ts";
 import type { Core } from "./_core.ts";
+import { forEachParallel } from "./_parallel.ts";
 import { parseLabels } from "./_validate.ts";
 import type { GcStats } from "./gc_stats.ts";
+
+/** Backend blob deletions in flight at once. */
+const DELETE_WIDTH = 16;
 
 // Node keys: one string per object, NUL-separated so no name can forge another.
 const contentKey = (ns: string, digest: string) => `c\0${ns}\0${digest}`;
@@ -51,7 +56,7 @@ function labelRefs(ns: string, labels: Readonly<Record<string, string>>): string
  * One garbage collection, as containerd's metadata GC: mark from the roots
  * and sweep unmarked records in one write transaction, then (holding the
  * content lock exclusively) delete backend blobs and ingests that no record
- * uses.
+ * uses, and (holding each snapshotter's lock) backend snapshots no record uses.
  */
 export async function collect(core: Core): Promise<GcStats> {
   const started = performance.now();
@@ -81,8 +86,8 @@ export async function collect(core: Core): Promise<GcStats> {
       refs.add(row.backend_ref);
       if (row.expected !== null) used.add(row.expected);
     }
-    for (const blob of blobs) {
-      if (used.has(blob.digest)) continue;
+    const unused = blobs.filter((blob) => !used.has(blob.digest));
+    await forEachParallel(unused, DELETE_WIDTH, async (blob) => {
       try {
         await core.backend.delete(blob.digest);
         removedContent++;
@@ -90,7 +95,7 @@ export async function collect(core: Core): Promise<GcStats> {
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-    }
+    });
     for (const status of ingests) {
       if (refs.has(status.ref)) continue;
       try {
@@ -103,11 +108,13 @@ export async function collect(core: Core): Promise<GcStats> {
   } finally {
     release();
   }
+  const snapshots = await cleanupSnapshotters(core);
   return {
     removedContent,
     removedBytes,
     removedLeases: swept.leases,
-    removedSnapshots: swept.snapshots,
+    removedSnapshots: swept.snapshots + snapshots.removedStaleRecords,
+    removedBackendSnapshots: snapshots.removedBackendSnapshots,
     removedIngests: swept.ingests + removedBackendIngests,
     removedRecords: swept.content,
     pauseMs,

@@ -1,19 +1,30 @@
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type { Store } from "@strata/content";
 import { NotFoundError } from "@strata/errdefs";
+import type { Snapshotter } from "@strata/snapshots";
 import { RwLock } from "./_rw_lock.ts";
 import type { GcStats } from "./gc_stats.ts";
+
+/** A registered backend snapshotter and its lock (shared by creates, exclusive for GC cleanup). */
+export interface SnapshotterBackend {
+  readonly backend: Snapshotter;
+  readonly lock: RwLock;
+}
 
 /** What the database, its content views and lease managers share. */
 export class Core {
   readonly sql: DatabaseSync;
   readonly backend: Store;
   readonly lock: RwLock = new RwLock();
+  /** Backend snapshotters by name (see namespaced_snapshotter.ts). */
+  readonly snapshotters: Map<string, SnapshotterBackend> = new Map();
   /** Called after each committed write: `deletion` for deletes that free objects. */
   onMutation: (deletion: boolean) => void = () => {};
   /** Runs GC and waits (scheduler's ScheduleAndWait, or a direct run without scheduler). */
   gcAndWait: () => Promise<GcStats> = () => Promise.reject(new Error("gc not wired"));
   #inTx = false;
+  // Prepared statements by SQL text: preparing costs more than running a small one.
+  readonly #statements = new Map<string, StatementSync>();
 
   constructor(sql: DatabaseSync, backend: Store) {
     this.sql = sql;
@@ -45,19 +56,28 @@ export class Core {
     }
   }
 
+  #prepare(query: string): StatementSync {
+    let statement = this.#statements.get(query);
+    if (statement === undefined) {
+      statement = this.sql.prepare(query);
+      this.#statements.set(query, statement);
+    }
+    return statement;
+  }
+
   /** One row, or undefined. */
   get<T>(query: string, ...params: SQLInputValue[]): T | undefined {
-    return this.sql.prepare(query).get(...params) as T | undefined;
+    return this.#prepare(query).get(...params) as T | undefined;
   }
 
   /** All rows. */
   all<T>(query: string, ...params: SQLInputValue[]): T[] {
-    return this.sql.prepare(query).all(...params) as T[];
+    return this.#prepare(query).all(...params) as T[];
   }
 
   /** Runs a statement and returns the number of changed rows. */
   run(query: string, ...params: SQLInputValue[]): number {
-    return Number(this.sql.prepare(query).run(...params).changes);
+    return Number(this.#prepare(query).run(...params).changes);
   }
 
   /** Creates the namespace row if missing (namespaces are implicit, as in containerd). */

@@ -63,6 +63,55 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX lease_resources_by_object ON lease_resources(namespace, type, id);
   `,
+  // v3: BuildKit's cache records (one row per ref record; see cache_records.ts),
+  // looked up by chain ID and blob chain ID.
+  `
+  CREATE TABLE cache_records (
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    committed INTEGER NOT NULL,
+    snapshot_id TEXT NOT NULL,
+    equal_mutable TEXT,
+    parent TEXT,
+    merge_parents TEXT NOT NULL DEFAULT '[]',
+    lower_diff_parent TEXT,
+    upper_diff_parent TEXT,
+    blob TEXT,
+    diff_id TEXT,
+    chain_id TEXT,
+    blob_chain_id TEXT,
+    media_type TEXT,
+    blob_size INTEGER,
+    blob_only INTEGER NOT NULL DEFAULT 0,
+    urls TEXT NOT NULL DEFAULT '[]',
+    image_refs TEXT NOT NULL DEFAULT '[]',
+    size INTEGER NOT NULL DEFAULT -1,
+    cache_policy TEXT NOT NULL DEFAULT 'default',
+    record_type TEXT NOT NULL DEFAULT 'regular',
+    description TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    usage_count INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}',
+    extra TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (namespace, id)
+  ) STRICT;
+  CREATE INDEX cache_records_by_chain_id ON cache_records(namespace, chain_id);
+  CREATE INDEX cache_records_by_blob_chain_id ON cache_records(namespace, blob_chain_id);
+  `,
+  // v4: the snapshot layer (namespaced_snapshotter.ts): one sequence per
+  // snapshotter for backend keys ("<namespace>/<seq>/<key>"), children by
+  // parent, and records by backend key (GC's backend cleanup).
+  `
+  CREATE TABLE snapshot_sequences (
+    snapshotter TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX snapshots_by_parent ON snapshots(namespace, snapshotter, parent);
+  CREATE INDEX snapshots_by_backend_key ON snapshots(snapshotter, backend_key);
+  `,
 ];
 
 /** The schema version this code writes. */

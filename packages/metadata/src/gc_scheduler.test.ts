@@ -7,6 +7,7 @@ const STATS: GcStats = {
   removedBytes: 0,
   removedLeases: 0,
   removedSnapshots: 0,
+  removedBackendSnapshots: 0,
   removedIngests: 0,
   removedRecords: 0,
   pauseMs: 1,

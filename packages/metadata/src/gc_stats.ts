@@ -6,8 +6,10 @@ export interface GcStats {
   removedBytes: number;
   /** Expired leases removed. */
   removedLeases: number;
-  /** Snapshot records removed (their backend snapshots are the snapshot layer's to clean). */
+  /** Snapshot records removed (unreachable, or stale after a crash in a commit). */
   removedSnapshots: number;
+  /** Snapshots removed from the backend snapshotters (no record in any namespace used them). */
+  removedBackendSnapshots: number;
   /** Ingest records removed (expired or unleased), plus backend ingests no record used. */
   removedIngests: number;
   /** Content records removed from namespaces. */

@@ -3,8 +3,10 @@ import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Store } from "@strata/content";
 import { fromSystemError, UnavailableError } from "@strata/errdefs";
+import type { Snapshotter } from "@strata/snapshots";
 import { collect } from "./_collect.ts";
 import { Core } from "./_core.ts";
+import { RwLock } from "./_rw_lock.ts";
 import { migrate } from "./_schema.ts";
 import { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
 import type { GcStats } from "./gc_stats.ts";
@@ -14,11 +16,22 @@ import {
   NamespacedContentStore,
   type NamespacedContentStoreOptions,
 } from "./namespaced_content_store.ts";
+import {
+  NamespacedSnapshotter,
+  type NamespacedSnapshotterOptions,
+} from "./namespaced_snapshotter.ts";
 
 /** Options of {@link MetadataDB.open}. */
 export interface MetadataDBOptions {
   /** The shared blob store, e.g. `LocalStore.open(root, { labels: false })`. */
   contentStore: Store;
+  /**
+   * Backend snapshotters by name, e.g. `{ native, overlayfs }`. Each
+   * namespace sees them through {@link MetadataDB.snapshotter}; GC removes
+   * their snapshots that no record uses. The caller keeps ownership (closes
+   * them after the database).
+   */
+  snapshotters?: Readonly<Record<string, Snapshotter>>;
   /** GC scheduler options, or `false` for none (GC only through {@link MetadataDB.gc} and sync lease deletes). */
   gc?: GcSchedulerOptions | false;
   /** How long a write waits for another handle's lock, ms (default 5000). */
@@ -83,7 +96,11 @@ export class MetadataDB {
       sql.close();
       throw err;
     }
-    return new MetadataDB(path, new Core(sql, options.contentStore), options.gc);
+    const core = new Core(sql, options.contentStore);
+    for (const [name, backend] of Object.entries(options.snapshotters ?? {})) {
+      core.snapshotters.set(name, { backend, lock: new RwLock() });
+    }
+    return new MetadataDB(path, core, options.gc);
   }
 
   /** The scheduler, when enabled. */
@@ -100,6 +117,26 @@ export class MetadataDB {
   contentStore(namespace: string, options?: NamespacedContentStoreOptions): NamespacedContentStore {
     this.#open();
     return new NamespacedContentStore(this.#core, namespace, options);
+  }
+
+  /** The names of the registered backend snapshotters. */
+  get snapshotterNames(): readonly string[] {
+    return [...this.#core.snapshotters.keys()];
+  }
+
+  /**
+   * Snapshotter `name` as namespace `namespace` sees it. With `lease`,
+   * prepared, viewed and committed snapshots are added to that lease.
+   *
+   * @throws {InvalidArgumentError} on a bad namespace name or a snapshotter not registered.
+   */
+  snapshotter(
+    namespace: string,
+    name: string,
+    options?: NamespacedSnapshotterOptions,
+  ): NamespacedSnapshotter {
+    this.#open();
+    return new NamespacedSnapshotter(this.#core, namespace, name, options);
   }
 
   /** The lease manager of `namespace`. @throws {InvalidArgumentError} on a bad namespace name. */

@@ -1,7 +1,8 @@
 /**
  * The embedded metadata database of Strata, as containerd's `metadata`
  * package: namespaces, per-namespace content records over a shared blob
- * store, leases, snapshot records, and the garbage collector with its
+ * store, leases, per-namespace snapshotters over backend snapshotters
+ * (`MetadataDB.snapshotter`), and the garbage collector with its
  * scheduler. SQLite (`node:sqlite`) in WAL mode.
  *
  * @example
@@ -20,6 +21,12 @@
  */
 
 export { SCHEMA_VERSION } from "./_schema.ts";
+export {
+  type CachePolicy,
+  type CacheRecord,
+  type CacheRecordKind,
+  CacheRecordStore,
+} from "./cache_records.ts";
 export { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
 export type { GcStats } from "./gc_stats.ts";
 export { MetadataDB, type MetadataDBOptions } from "./metadata_db.ts";
@@ -30,3 +37,9 @@ export {
   type NamespacedContentStoreOptions,
   UNLEASED_INGEST_EXPIRY_MS,
 } from "./namespaced_content_store.ts";
+export {
+  LABEL_SNAPSHOT_PREFIX,
+  LABEL_SNAPSHOT_REF,
+  NamespacedSnapshotter,
+  type NamespacedSnapshotterOptions,
+} from "./namespaced_snapshotter.ts";

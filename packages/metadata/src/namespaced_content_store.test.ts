@@ -94,6 +94,24 @@ describe("NamespacedContentStore", () => {
     await code(store.writer({ ref: "x" }), isNotFound);
   });
 
+  it("fails with NotFound, recording nothing, when the lease goes while sharing a blob", async () => {
+    // Found by gc_random.test.ts: this used to fail with a raw FOREIGN KEY error.
+    const data = randomBytes(32);
+    const digest = await put(t.db.contentStore("other"), "x", { data });
+    for (const recorded of [false, true]) {
+      if (recorded) await put(t.db.contentStore("ns"), "y", { data });
+      await t.db.leases("ns").create({ id: "brief" });
+      const store = t.db.contentStore("ns", { lease: "brief" });
+      // writer() checks the lease, then waits for the content lock: delete it in between.
+      const opening = store.writer({ ref: "z", desc: { digest } });
+      await t.db.leases("ns").delete({ id: "brief" });
+      await code(opening, isNotFound);
+      const info = t.db.contentStore("ns").info(digest);
+      if (recorded) expect((await info).digest).toBe(digest);
+      else await code(info, isNotFound);
+    }
+  });
+
   it("rejects labels over 4096 bytes on commit and update, accepting exactly 4096", async () => {
     const store = t.db.contentStore("ns");
     const key = "k";

@@ -377,6 +377,8 @@ export class NamespacedContentStore implements Store {
       }
       if (size > 0 && size !== backendSize) return false;
       core.tx(() => {
+        // The lease may have gone while the backend was asked.
+        if (lease !== undefined) core.requireLease(ns, lease);
         core.ensureNamespace(ns);
         const now = Date.now();
         core.run(
@@ -390,7 +392,10 @@ export class NamespacedContentStore implements Store {
         if (lease !== undefined) core.addLeaseResource(ns, lease, RESOURCE_CONTENT, digest);
       });
     } else if (lease !== undefined) {
-      core.tx(() => core.addLeaseResource(ns, lease, RESOURCE_CONTENT, digest));
+      core.tx(() => {
+        core.requireLease(ns, lease);
+        core.addLeaseResource(ns, lease, RESOURCE_CONTENT, digest);
+      });
     }
     core.onMutation(false);
     return true;
