@@ -17,6 +17,14 @@
 export { type ApplyOptions, type ApplyResult, applyLayer } from "./apply.ts";
 export { type ChangesToTarOptions, changesToTar, headerFromMeta } from "./change_writer.ts";
 export { type Change, compareNames, type WalkChangesOptions, walkChanges } from "./changes.ts";
+export {
+  type MergeCapabilities,
+  type MergeDiff,
+  type MergeOptions,
+  type MergeResult,
+  mergeCapabilities,
+  mergeSnapshots,
+} from "./merge.ts";
 export { diffOverlay, type OverlayDiffOptions, overlayChanges } from "./overlay_differ.ts";
 export {
   encodeHeader,
