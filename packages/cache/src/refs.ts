@@ -1,0 +1,152 @@
+import { FailedPreconditionError } from "@strata/errdefs";
+import type { CacheRecord } from "@strata/metadata";
+import type { Mount } from "@strata/snapshots";
+
+/** @internal What a ref handle asks of its manager. */
+export interface RefOwner {
+  record(id: string): CacheRecord;
+  openImmutable(id: string): ImmutableRef;
+  mountImmutable(id: string, options: { signal?: AbortSignal }): Promise<Mount[]>;
+  extractRef(id: string, options: { signal?: AbortSignal }): Promise<void>;
+  finalizeRef(id: string, options: { signal?: AbortSignal }): Promise<void>;
+  releaseImmutable(id: string): Promise<void>;
+  sizeOf(id: string, options: { signal?: AbortSignal }): Promise<number>;
+  mountMutable(id: string, options: { signal?: AbortSignal }): Promise<Mount[]>;
+  commitMutable(id: string, options: { signal?: AbortSignal }): Promise<ImmutableRef>;
+  releaseMutable(id: string): Promise<void>;
+}
+
+/**
+ * A handle on an immutable cache record. While any handle of a record is
+ * open the record is in use: prune skips it and its parents. Release every
+ * handle you open (or {@link clone}).
+ */
+export class ImmutableRef {
+  /** The record id. */
+  readonly id: string;
+  readonly #owner: RefOwner;
+  #released = false;
+
+  /** @internal Use the CacheManager. */
+  constructor(owner: RefOwner, id: string) {
+    this.#owner = owner;
+    this.id = id;
+  }
+
+  /** Whether {@link release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The record as stored now. @throws {NotFoundError} when it was removed. */
+  info(): CacheRecord {
+    return this.#owner.record(this.id);
+  }
+
+  /** A second handle on the same record. @throws {FailedPreconditionError} after release. */
+  clone(): ImmutableRef {
+    this.#check("clone");
+    return this.#owner.openImmutable(this.id);
+  }
+
+  /**
+   * Read-only mounts of the ref's tree, extracting lazy layers first.
+   *
+   * @throws {FailedPreconditionError} after release, or when a lazy blob has no provider.
+   * @throws {NotImplementedError} for merge and diff refs (merge snapshots are not available yet).
+   */
+  mount(options: { signal?: AbortSignal } = {}): Promise<Mount[]> {
+    this.#check("mount");
+    return this.#owner.mountImmutable(this.id, options);
+  }
+
+  /** Makes the ref's snapshot exist (fetching and applying lazy layers). */
+  extract(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#check("extract");
+    return this.#owner.extractRef(this.id, options);
+  }
+
+  /** Commits the snapshot of a lazily committed ref (no-op when done). */
+  finalize(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#check("finalize");
+    return this.#owner.finalizeRef(this.id, options);
+  }
+
+  /** Bytes the record holds (snapshot unless lazy, blob and variants). */
+  size(options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.#check("size");
+    return this.#owner.sizeOf(this.id, options);
+  }
+
+  /** Drops this handle; the record stays as cache until pruned. Idempotent. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await this.#owner.releaseImmutable(this.id);
+  }
+
+  #check(what: string): void {
+    if (this.#released) {
+      throw new FailedPreconditionError(`cannot ${what} ref ${this.id}: released`);
+    }
+  }
+}
+
+/**
+ * A handle on a mutable record: an active snapshot to write into. Commit it
+ * into an immutable ref, or release it (which removes it unless its cache
+ * policy is `retain`).
+ */
+export class MutableRef {
+  /** The record id. */
+  readonly id: string;
+  readonly #owner: RefOwner;
+  #released = false;
+
+  /** @internal Use the CacheManager. */
+  constructor(owner: RefOwner, id: string) {
+    this.#owner = owner;
+    this.id = id;
+  }
+
+  /** Whether the handle was released or committed. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The record as stored now. */
+  info(): CacheRecord {
+    return this.#owner.record(this.id);
+  }
+
+  /** Writable mounts of the active snapshot. @throws {FailedPreconditionError} after release. */
+  mount(options: { signal?: AbortSignal } = {}): Promise<Mount[]> {
+    this.#check("mount");
+    return this.#owner.mountMutable(this.id, options);
+  }
+
+  /**
+   * Turns the record into an immutable ref (cheap: the snapshot is committed
+   * later, when needed). This handle is consumed. Unmount first.
+   *
+   * @throws {FailedPreconditionError} after release.
+   */
+  async commit(options: { signal?: AbortSignal } = {}): Promise<ImmutableRef> {
+    this.#check("commit");
+    this.#released = true;
+    return this.#owner.commitMutable(this.id, options);
+  }
+
+  /** Drops this handle; removes the record unless it is retained. Idempotent. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await this.#owner.releaseMutable(this.id);
+  }
+
+  #check(what: string): void {
+    if (this.#released) {
+      throw new FailedPreconditionError(`cannot ${what} mutable ref ${this.id}: released`);
+    }
+  }
+}
