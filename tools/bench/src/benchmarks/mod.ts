@@ -4,16 +4,20 @@ import { compressBenchmarks } from "./compress.ts";
 import { diffOverlayBenchmark } from "./diff_overlay.ts";
 import { diffWalkBenchmark } from "./diff_walk.ts";
 import { digestBenchmark } from "./digest.ts";
+import { gcBenchmark } from "./gc.ts";
 import { ingestBenchmark } from "./ingest.ts";
+import { mergeBenchmarks } from "./merge.ts";
 import { snapshotBenchmarks } from "./snapshots.ts";
 
 /** Every registered benchmark, in the order `main.ts` runs them. */
 export const BENCHMARKS: readonly Benchmark[] = [
   digestBenchmark,
   ingestBenchmark,
+  gcBenchmark,
   ...snapshotBenchmarks,
   ...compressBenchmarks,
   diffWalkBenchmark,
   diffOverlayBenchmark,
   applyBenchmark,
+  ...mergeBenchmarks,
 ];
