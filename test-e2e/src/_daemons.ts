@@ -85,8 +85,11 @@ export async function startStratad(): Promise<Started> {
   );
 }
 
-/** Starts Debian's containerd with only what the tests use (no CRI). */
-export async function startContainerd(): Promise<Started> {
+/**
+ * Starts Debian's containerd with only what the tests use (no CRI);
+ * `extraConfig` lines are appended to its config.toml (e.g. proxy plugins).
+ */
+export async function startContainerd(extraConfig: readonly string[] = []): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), "e2e-containerd-"));
   const socket = join(dir, "containerd.sock");
   const config = join(dir, "config.toml");
@@ -103,6 +106,7 @@ export async function startContainerd(): Promise<Started> {
       `  address = "${socket}.ttrpc"`,
       "[debug]",
       `  address = ""`,
+      ...extraConfig,
       "",
     ].join("\n"),
   );

@@ -5,9 +5,16 @@ import { contentCommand } from "./commands/content.ts";
 import { gcCommand } from "./commands/gc.ts";
 import { infoCommand } from "./commands/info.ts";
 import { leasesCommand } from "./commands/leases.ts";
+import { snapshotsCommand } from "./commands/snapshots.ts";
 
 /** Every top-level command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [infoCommand, contentCommand, leasesCommand, gcCommand];
+export const COMMANDS: readonly Command[] = [
+  infoCommand,
+  contentCommand,
+  leasesCommand,
+  snapshotsCommand(),
+  gcCommand,
+];
 
 /** How `run` finds the backend for the global options. */
 export type BackendOpener = (options: {

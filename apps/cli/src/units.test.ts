@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { humanDuration, humanSize, parseDuration } from "./units.ts";
+import { binarySize, humanDuration, humanSize, parseDuration } from "./units.ts";
 
 describe("humanSize", () => {
   it("prints decimal units with four significant digits", () => {
@@ -32,5 +32,13 @@ describe("parseDuration", () => {
     expect(parseDuration("10")).toBeUndefined();
     expect(parseDuration("1d")).toBeUndefined();
     expect(parseDuration("5m later")).toBeUndefined();
+  });
+});
+
+describe("binarySize", () => {
+  it("prints one decimal and binary units as ctr does", () => {
+    expect(binarySize(0)).toBe("0.0 B");
+    expect(binarySize(4096)).toBe("4.0 KiB");
+    expect(binarySize(1536 * 1024 * 1024)).toBe("1.5 GiB");
   });
 });

@@ -63,3 +63,19 @@ export function parseDuration(text: string): number | undefined {
   }
   return end === text.length && text.length > 0 ? total : undefined;
 }
+
+const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"] as const;
+
+/**
+ * A size in binary units with one decimal, as containerd's `progress.Bytes`
+ * prints it in `ctr snapshots usage`: `"0.0 B"`, `"4.0 KiB"`, `"1.5 GiB"`.
+ */
+export function binarySize(bytes: number): string {
+  let size = bytes;
+  let unit = 0;
+  while (size >= 1024 && unit < BINARY_UNITS.length - 1) {
+    size /= 1024;
+    unit++;
+  }
+  return `${size.toFixed(1)} ${BINARY_UNITS[unit]}`;
+}

@@ -11,8 +11,8 @@ export interface DaemonConfig {
   socket: string;
   /** A group that may use the socket (mode 0660); none keeps it root-only. */
   group: string | undefined;
-  /** The snapshotter used when a request names none. */
-  snapshotter: string;
+  /** The default snapshotter; undefined: overlayfs where the kernel allows it, else native. */
+  snapshotter: string | undefined;
   /** "debug", "info", "warn" or "error". */
   logLevel: LogLevel;
   /** Largest gRPC message accepted or sent, in bytes (containerd's client uses 16 MiB). */
@@ -41,7 +41,7 @@ export function defaultConfig(env: Readonly<Record<string, string | undefined>>)
     root: env.STRATA_ROOT ?? "/var/lib/strata",
     socket: join(runDir, "strata", "stratad.sock"),
     group: undefined,
-    snapshotter: "overlayfs",
+    snapshotter: undefined,
     logLevel: "info",
     maxMessageBytes: 16 << 20,
     maxConcurrentStreams: 100,
@@ -60,7 +60,7 @@ export const USAGE = `usage: stratad [options]
   --root DIR               the root directory (default /var/lib/strata, or $STRATA_ROOT)
   --socket PATH            the unix socket (default /run/strata/stratad.sock)
   --group NAME|GID         let this group use the socket (mode 0660)
-  --snapshotter NAME       the default snapshotter: overlayfs or native
+  --snapshotter NAME       the default snapshotter: overlayfs or native (default: overlayfs where supported)
   --log-level LEVEL        debug, info, warn or error
   --tcp HOST:PORT          also serve on TCP, with mutual TLS only (needs the three below)
   --tls-cert FILE          the server certificate (PEM)

@@ -9,6 +9,7 @@ import { Health } from "@strata/api/health";
 import { Introspection } from "@strata/api/introspection";
 import { Leases } from "@strata/api/leases";
 import { Namespaces } from "@strata/api/namespaces";
+import { Snapshots } from "@strata/api/snapshots";
 import { Version } from "@strata/api/version";
 import { StrataRoot } from "@strata/core";
 import { fromSystemError, InvalidArgumentError } from "@strata/errdefs";
@@ -22,9 +23,10 @@ import { HealthState, healthService } from "./services/health.ts";
 import { introspectionService, type PluginInfo } from "./services/introspection.ts";
 import { leasesService } from "./services/leases.ts";
 import { namespacesService } from "./services/namespaces.ts";
+import { snapshotsService } from "./services/snapshots.ts";
 import { versionService } from "./services/version.ts";
 
-/** The plugins stratad reports, in containerd's plugin types. */
+/** The plugins stratad reports, in containerd's plugin types (plus one per loaded snapshotter). */
 export const PLUGINS: readonly PluginInfo[] = [
   { type: "io.containerd.content.v1", id: "content" },
   { type: "io.containerd.metadata.v1", id: "sqlite" },
@@ -32,6 +34,7 @@ export const PLUGINS: readonly PluginInfo[] = [
   { type: "io.containerd.grpc.v1", id: "content" },
   { type: "io.containerd.grpc.v1", id: "leases" },
   { type: "io.containerd.grpc.v1", id: "diff" },
+  { type: "io.containerd.grpc.v1", id: "snapshots" },
   { type: "io.containerd.differ.v1", id: "walking" },
   { type: "io.containerd.grpc.v1", id: "namespaces" },
   { type: "io.containerd.grpc.v1", id: "introspection" },
@@ -66,7 +69,14 @@ export function resolveGroup(group: string): number {
 
 /** Opens the root and serves every service on the socket. */
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
-  const root = await StrataRoot.open(config.root, { gcScheduler: true });
+  const root = await StrataRoot.open(config.root, {
+    gcScheduler: true,
+    ...(config.snapshotter !== undefined ? { snapshotter: config.snapshotter } : {}),
+  });
+  const plugins = [
+    ...PLUGINS,
+    ...root.snapshotterNames.map((id) => ({ type: "io.containerd.snapshotter.v1", id })),
+  ];
   const health = new HealthState();
   const uuid = randomUUID();
   const content = {
@@ -77,10 +87,18 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     router.service(Leases, leasesService({ leases: (ns) => root.db.leases(ns) }));
     router.service(Namespaces, namespacesService(root.db.namespaces));
     router.service(Version, versionService("dev"));
-    router.service(Introspection, introspectionService(PLUGINS, uuid));
+    router.service(Introspection, introspectionService(plugins, uuid));
     router.service(Health, healthService(health));
     router.service(Cache, cacheService({ gc: () => root.gc() }));
     router.service(Diff, diffService(content));
+    router.service(
+      Snapshots,
+      snapshotsService({
+        snapshotterNames: root.snapshotterNames,
+        snapshotter: (ns, name, o) => root.db.snapshotter(ns, name, o ?? {}),
+        backend: (name) => root.proxySnapshotter(name),
+      }),
+    );
   };
   let server: RunningServer;
   let tcp: RunningServer | undefined;

@@ -18,6 +18,7 @@
  * @module
  */
 export { type FsckProblem, type FsckReport, fsck } from "./fsck.ts";
+export { type MergeInOptions, mergeIn, parseMergeDiff } from "./ops/merge.ts";
 export { connectDaemon } from "./remote/connect_daemon.ts";
 export { RemoteContentStore, scopeHeaders } from "./remote/content_client.ts";
 export { RemoteLeaseManager } from "./remote/leases_client.ts";

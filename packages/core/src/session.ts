@@ -1,5 +1,6 @@
 import type { Store } from "@strata/content";
 import type { LeaseManager } from "@strata/leases";
+import type { Snapshotter } from "@strata/snapshots";
 import type { FsckReport } from "./fsck.ts";
 
 /** What one garbage collection did, as both modes report it. */
@@ -30,6 +31,18 @@ export interface Session {
   content(options?: { lease?: string }): Store;
   /** The namespace's leases. */
   readonly leases: LeaseManager;
+  /**
+   * The snapshotter used when none is named: `overlayfs` where the kernel
+   * and privileges allow it, else `native`.
+   */
+  readonly defaultSnapshotter: string;
+  /**
+   * Snapshotter `name` (default {@link defaultSnapshotter}) of the
+   * namespace; snapshots it creates are held by `lease` when given.
+   *
+   * @throws {InvalidArgumentError} when no snapshotter of that name is loaded (embedded; a daemon answers on first call).
+   */
+  snapshotter(name?: string, options?: { lease?: string }): Snapshotter;
   /**
    * Verifies every blob against its digest and every record against the
    * disk. Embedded roots only: NotImplemented on a daemon.

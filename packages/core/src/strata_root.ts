@@ -1,14 +1,25 @@
+import { join } from "node:path";
 import { LocalStore } from "@strata/content";
+import { InvalidArgumentError } from "@strata/errdefs";
 import type { LeaseManager } from "@strata/leases";
 import { MetadataDB } from "@strata/metadata";
+import {
+  type Cleaner,
+  NativeSnapshotter,
+  OverlaySnapshotter,
+  type Snapshotter,
+} from "@strata/snapshots";
 import { fsck } from "./fsck.ts";
 import { type RootLayout, rootLayout } from "./root.ts";
 import type { GcReport, Session } from "./session.ts";
+import { type LoadedSnapshotters, openSnapshotters } from "./snapshotters.ts";
 
 /** Options of {@link StrataRoot.open}. */
 export interface OpenRootOptions {
   /** Run the GC scheduler (a long-lived process wants it; a one-shot CLI call does not). */
   gcScheduler?: boolean;
+  /** The default snapshotter (default: overlayfs where supported, else native). */
+  snapshotter?: string;
   /** Aborts opening. */
   signal?: AbortSignal;
 }
@@ -33,12 +44,26 @@ export class StrataRoot {
   readonly blobs: LocalStore;
   /** The metadata database. */
   readonly db: MetadataDB;
+  /** The loaded snapshotters' names. */
+  readonly snapshotterNames: readonly string[];
+  /** The snapshotter used when none is named. */
+  readonly defaultSnapshotter: string;
+  readonly #snapshotters: LoadedSnapshotters;
+  readonly #proxies = new Map<string, Promise<Snapshotter & Cleaner>>();
   #closed = false;
 
-  private constructor(layout: RootLayout, blobs: LocalStore, db: MetadataDB) {
+  private constructor(
+    layout: RootLayout,
+    blobs: LocalStore,
+    db: MetadataDB,
+    snapshotters: LoadedSnapshotters,
+  ) {
     this.layout = layout;
     this.blobs = blobs;
     this.db = db;
+    this.#snapshotters = snapshotters;
+    this.snapshotterNames = Object.keys(snapshotters.backends);
+    this.defaultSnapshotter = snapshotters.defaultName;
   }
 
   /**
@@ -53,16 +78,50 @@ export class StrataRoot {
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     });
     let db: MetadataDB;
+    let snapshotters: LoadedSnapshotters | undefined;
     try {
+      snapshotters = await openSnapshotters(
+        layout.snapshots,
+        options.snapshotter === undefined ? {} : { preferred: options.snapshotter },
+      );
       db = await MetadataDB.open(layout.metadata, {
         contentStore: blobs,
+        snapshotters: snapshotters.backends,
         gc: options.gcScheduler === true ? {} : false,
       });
     } catch (err) {
+      for (const sn of Object.values(snapshotters?.backends ?? {})) await sn.close();
       await blobs.close();
       throw err;
     }
-    return new StrataRoot(layout, blobs, db);
+    return new StrataRoot(layout, blobs, db, snapshotters);
+  }
+
+  /**
+   * A bare backend snapshotter for containerd to use as a proxy snapshotter
+   * (`[proxy_plugins.<name>]` with type "snapshot"): containerd keeps the
+   * records and namespaces itself and collects its own garbage, so these
+   * live apart, under `snapshots/proxy/<name>`, where Strata's garbage
+   * collector never looks. `native` gives a native one; any other name
+   * the default kind.
+   *
+   * @throws {InvalidArgumentError} for a name that is not a plain directory name.
+   */
+  proxySnapshotter(name: string): Promise<Snapshotter & Cleaner> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+      return Promise.reject(
+        new InvalidArgumentError(`invalid proxy snapshotter name ${JSON.stringify(name)}`),
+      );
+    }
+    let opened = this.#proxies.get(name);
+    if (opened === undefined) {
+      const dir = join(this.layout.snapshots, "proxy", name);
+      const kind = name === "native" ? "native" : this.defaultSnapshotter;
+      opened = kind === "overlayfs" ? OverlaySnapshotter.open(dir) : NativeSnapshotter.open(dir);
+      this.#proxies.set(name, opened);
+      opened.catch(() => this.#proxies.delete(name));
+    }
+    return opened;
   }
 
   /** Collects garbage now, across every namespace. */
@@ -87,6 +146,13 @@ export class StrataRoot {
       content: (options) =>
         db.contentStore(namespace, options?.lease ? { lease: options.lease } : {}),
       leases,
+      defaultSnapshotter: this.defaultSnapshotter,
+      snapshotter: (name, options) =>
+        db.snapshotter(
+          namespace,
+          name ?? this.defaultSnapshotter,
+          options?.lease ? { lease: options.lease } : {},
+        ),
       gc: () => this.gc(),
       fsck: (options) => fsck(this, options),
       close: async () => {},
@@ -98,6 +164,8 @@ export class StrataRoot {
     if (this.#closed) return;
     this.#closed = true;
     this.db.close();
+    for (const sn of Object.values(this.#snapshotters.backends)) await sn.close();
+    for (const sn of this.#proxies.values()) await (await sn.catch(() => undefined))?.close();
     await this.blobs.close();
   }
 }

@@ -6,6 +6,7 @@ import type { GcReport, Session } from "../session.ts";
 import { call } from "./_errors.ts";
 import { RemoteContentStore, scopeHeaders } from "./content_client.ts";
 import { RemoteLeaseManager } from "./leases_client.ts";
+import { RemoteSnapshotter } from "./snapshots_client.ts";
 import { daemonTransport } from "./transport.ts";
 
 /**
@@ -15,9 +16,13 @@ import { daemonTransport } from "./transport.ts";
  *
  * @throws {InvalidArgumentError} when the address is not a unix socket.
  */
-export function connectDaemon(address: string, options: { namespace: string }): Session {
+export function connectDaemon(
+  address: string,
+  options: { namespace: string; defaultSnapshotter?: string },
+): Session {
   const transport = daemonTransport(address);
   const { namespace } = options;
+  const defaultSnapshotter = options.defaultSnapshotter ?? "overlayfs";
   const cache = createClient(Cache, transport);
   return {
     location: address,
@@ -28,6 +33,13 @@ export function connectDaemon(address: string, options: { namespace: string }): 
         ...(opts?.lease !== undefined ? { lease: opts.lease } : {}),
       }),
     leases: new RemoteLeaseManager(transport, { namespace }),
+    defaultSnapshotter,
+    snapshotter: (name, opts) =>
+      new RemoteSnapshotter(transport, {
+        namespace,
+        snapshotter: name ?? defaultSnapshotter,
+        ...(opts?.lease !== undefined ? { lease: opts.lease } : {}),
+      }),
     async gc(opts): Promise<GcReport> {
       const res = await call(() =>
         cache.garbageCollect(
