@@ -19,6 +19,11 @@
  */
 export { type FsckProblem, type FsckReport, fsck } from "./fsck.ts";
 export { type MergeInOptions, mergeIn, parseMergeDiff } from "./ops/merge.ts";
+export {
+  LABEL_LEASE_PROCESS,
+  removeLeasesOfDeadProcesses,
+  withProcessLease,
+} from "./process_leases.ts";
 export { connectDaemon } from "./remote/connect_daemon.ts";
 export { RemoteContentStore, scopeHeaders } from "./remote/content_client.ts";
 export { RemoteLeaseManager } from "./remote/leases_client.ts";

@@ -10,6 +10,7 @@ import {
   type Snapshotter,
 } from "@strata/snapshots";
 import { fsck } from "./fsck.ts";
+import { removeLeasesOfDeadProcesses } from "./process_leases.ts";
 import { type RootLayout, rootLayout } from "./root.ts";
 import type { GcReport, Session } from "./session.ts";
 import { type LoadedSnapshotters, openSnapshotters } from "./snapshotters.ts";
@@ -89,6 +90,7 @@ export class StrataRoot {
         snapshotters: snapshotters.backends,
         gc: options.gcScheduler === true ? {} : false,
       });
+      await removeLeasesOfDeadProcesses(db);
     } catch (err) {
       for (const sn of Object.values(snapshotters?.backends ?? {})) await sn.close();
       await blobs.close();

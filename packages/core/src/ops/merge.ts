@@ -1,5 +1,6 @@
 import { type MergeDiff, type MergeResult, mergeSnapshots } from "@strata/diff";
 import { InvalidArgumentError } from "@strata/errdefs";
+import { withProcessLease } from "../process_leases.ts";
 import type { Session } from "../session.ts";
 
 /** Options of {@link mergeIn}. */
@@ -36,6 +37,16 @@ export function parseMergeDiff(text: string): MergeDiff {
  * snapshotter (BuildKit's merge). The session's snapshotters are namespaced
  * wrappers, so what the backend allows is known by its name: native
  * hardlinks, overlayfs hardlinks and reuses leading parent chains.
+ *
+ * The work (a temporary active snapshot and views of the inputs) runs under
+ * `options.lease`, else under a temporary lease of this process
+ * ({@link withProcessLease}), so a collection running meanwhile cannot take
+ * it, and after a crash the next open of the root drops the lease and the
+ * next collection takes the leftovers. The merged snapshot is then
+ * held by that lease, or else only by what its labels say (a
+ * `containerd.io/gc.root` label, as the CLI adds).
+ *
+ * @throws what {@link mergeSnapshots} throws.
  */
 export function mergeIn(
   session: Session,
@@ -44,14 +55,14 @@ export function mergeIn(
   options: MergeInOptions = {},
 ): Promise<MergeResult> {
   const name = options.snapshotter ?? session.defaultSnapshotter;
-  const snapshotter = session.snapshotter(
-    name,
-    options.lease === undefined ? {} : { lease: options.lease },
-  );
-  return mergeSnapshots(snapshotter, key, diffs, {
-    hardlinks: name === "native" || name === "overlayfs",
-    overlayBased: name === "overlayfs",
-    ...(options.labels === undefined ? {} : { labels: options.labels }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const merge = (lease: string) =>
+    mergeSnapshots(session.snapshotter(name, { lease }), key, diffs, {
+      hardlinks: name === "native" || name === "overlayfs",
+      overlayBased: name === "overlayfs",
+      ...(options.labels === undefined ? {} : { labels: options.labels }),
+      ...signal,
+    });
+  if (options.lease !== undefined) return merge(options.lease);
+  return withProcessLease(session.leases, (lease) => merge(lease.id), signal);
 }
