@@ -21,6 +21,7 @@ import {
   NotFoundError,
 } from "@strata/errdefs";
 import { objectAdaptor, parseFilters } from "@strata/filters";
+import { compactLabels, validateLabels } from "@strata/oci";
 import {
   CANONICAL_ALGORITHM,
   isSupportedAlgorithm,
@@ -43,7 +44,6 @@ import {
   UPDATED_AT,
   writeTimestamp,
 } from "./_ingest.ts";
-import { compactLabels, validateLabels } from "./_labels.ts";
 import { hashFile, LocalWriter, type WriterHost } from "./_local_writer.ts";
 import type { Descriptor, Digest } from "./_oci.ts";
 import { holderOf, lockRef, notifyAbort, unlockRef } from "./_ref_lock.ts";
