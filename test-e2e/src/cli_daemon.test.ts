@@ -1,12 +1,14 @@
 // The strata CLI in both modes, through the same commands: the embedded root
 // and `--address` against a running stratad.
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Started, startStratad } from "./_daemons.ts";
 
+const run = promisify(execFile);
 const strataBin = join(import.meta.dirname, "..", "..", "bin", "strata");
 let daemon: Started;
 let dir: string;
@@ -55,6 +57,51 @@ describe("strata --address (daemon mode) and --root (embedded) agree", () => {
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/\(not_found\)/);
     }, 30_000);
+  }
+
+  for (const mode of ["embedded", "daemon"] as const) {
+    it(`prepares, mounts, commits, merges and removes snapshots in ${mode} mode`, async () => {
+      const where =
+        mode === "daemon"
+          ? ["--address", `unix://${daemon.socket}`]
+          : ["--root", join(dir, "root")];
+      const s = (args: string[]) =>
+        strata([...where, "-n", "e2e-snap", "snapshot", "--snapshotter", "native", ...args]);
+      const ok = async (args: string[]) => {
+        const r = await s(args);
+        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+        return r.stdout;
+      };
+      const mnt = await mkdtemp(join(dir, "mnt-"));
+      const mountPrinted = async (printed: string, fn: () => Promise<void>) => {
+        const argv = printed.trim().replace(" TARGET ", ` ${mnt} `).split(" ");
+        await run(argv[0] as string, argv.slice(1));
+        try {
+          await fn();
+        } finally {
+          await run("umount", [mnt]);
+        }
+      };
+      for (const layer of ["one", "two"]) {
+        const printed = await ok(["prepare", "--target", "TARGET", `${layer}-a`]);
+        await mountPrinted(printed, () => writeFile(join(mnt, layer), layer));
+        await ok(["commit", layer, `${layer}-a`]);
+      }
+      expect(await ok(["merge", "both", "one", "two"])).toMatch(/^both: /);
+      await ok(["view", "both-v", "both"]);
+      await mountPrinted(await ok(["mounts", "TARGET", "both-v"]), async () => {
+        expect((await readdir(mnt)).sort()).toEqual(["one", "two"]);
+      });
+      const ls = (await ok(["ls"])).trim().split("\n").slice(1);
+      expect(ls.map((l) => l.trim().split(/\s+/)).sort()).toEqual([
+        ["both", "Committed"],
+        ["both-v", "both", "View"],
+        ["one", "Committed"],
+        ["two", "Committed"],
+      ]);
+      for (const key of ["both-v", "both", "two", "one"]) await ok(["rm", key]);
+      expect((await ok(["ls"])).trim()).toMatch(/^KEY\s+PARENT\s+KIND$/);
+    }, 60_000);
   }
 
   it("says fsck runs on the embedded root when asked of a daemon", async () => {
