@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 // The `strata` executable: wires the real process and the embedded root into `run`.
+import { enableCompileCache } from "node:module";
 import process from "node:process";
-import { run } from "./cli.ts";
-import { openBackend } from "./embedded.ts";
+
+// Every call starts a process: keep the compiled (and, from sources,
+// type-stripped) modules between runs. Loaded after this, hence the dynamic
+// imports. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+enableCompileCache();
+const { run } = await import("./cli.ts");
+const { openBackend } = await import("./embedded.ts");
 
 const code = await run(
   process.argv.slice(2),
