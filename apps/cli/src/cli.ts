@@ -1,10 +1,15 @@
 import { codeOf, InvalidArgumentError } from "@strata/errdefs";
 import type { Backend } from "./backend.ts";
 import { type Command, type CommandContext, type Io, UsageError } from "./command.ts";
+import { commitCommand } from "./commands/commit.ts";
 import { contentCommand } from "./commands/content.ts";
+import { duCommand } from "./commands/du.ts";
 import { gcCommand } from "./commands/gc.ts";
+import { imageCommand } from "./commands/image.ts";
 import { infoCommand } from "./commands/info.ts";
 import { leasesCommand } from "./commands/leases.ts";
+import { pruneCommand } from "./commands/prune.ts";
+import { refCommand } from "./commands/ref.ts";
 import { snapshotsCommand } from "./commands/snapshots.ts";
 
 /** Every top-level command, in the order `--help` lists them. */
@@ -14,6 +19,11 @@ export const COMMANDS: readonly Command[] = [
   leasesCommand,
   snapshotsCommand(),
   gcCommand,
+  imageCommand,
+  refCommand,
+  commitCommand,
+  duCommand,
+  pruneCommand,
 ];
 
 /** How `run` finds the backend for the global options. */

@@ -17,7 +17,34 @@
  *
  * @module
  */
+export type {
+  CacheDiskUsageOptions,
+  CacheOps,
+  CacheProgress,
+  CachePruneOptions,
+  CacheUsage,
+  CommitDirectoryOptions,
+  ExportImageOptions,
+  ExportImageResult,
+  ImageCompression,
+  ImportImageOptions,
+  ImportImageResult,
+  RefInfo,
+  RefKind,
+  RefSummary,
+  RegistryAccess,
+} from "./cache/cache_ops.ts";
+export { embeddedCacheOps } from "./cache/embedded_cache_ops.ts";
 export { type FsckProblem, type FsckReport, fsck } from "./fsck.ts";
+export { exportImage } from "./images/image_export.ts";
+export { importImage } from "./images/image_import.ts";
+export {
+  formatImageLocation,
+  type ImageLocation,
+  parseImageLocation,
+} from "./images/image_location.ts";
+export { hostPlatform, type ImagePlatform, selectManifest } from "./images/platform.ts";
+export { insecureRegistriesFromEnv, registryClient } from "./images/registry_access.ts";
 export { type MergeInOptions, mergeIn, parseMergeDiff } from "./ops/merge.ts";
 export {
   LABEL_LEASE_PROCESS,

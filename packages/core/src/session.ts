@@ -1,6 +1,7 @@
 import type { Store } from "@strata/content";
 import type { LeaseManager } from "@strata/leases";
 import type { Snapshotter } from "@strata/snapshots";
+import type { CacheOps } from "./cache/cache_ops.ts";
 import type { FsckReport } from "./fsck.ts";
 
 /** What one garbage collection did, as both modes report it. */
@@ -43,6 +44,11 @@ export interface Session {
    * @throws {InvalidArgumentError} when no snapshotter of that name is loaded (embedded; a daemon answers on first call).
    */
   snapshotter(name?: string, options?: { lease?: string }): Snapshotter;
+  /**
+   * The namespace's cache manager operations: images in and out, refs,
+   * commit, disk usage and prune.
+   */
+  readonly cache: CacheOps;
   /**
    * Verifies every blob against its digest and every record against the
    * disk. Embedded roots only: NotImplemented on a daemon.

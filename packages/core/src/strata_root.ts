@@ -1,6 +1,7 @@
 import { join } from "node:path";
+import { CacheManager, diskSpaceOf } from "@strata/cache";
 import { LocalStore } from "@strata/content";
-import { InvalidArgumentError } from "@strata/errdefs";
+import { FailedPreconditionError, InvalidArgumentError } from "@strata/errdefs";
 import type { LeaseManager } from "@strata/leases";
 import { MetadataDB } from "@strata/metadata";
 import {
@@ -9,6 +10,7 @@ import {
   OverlaySnapshotter,
   type Snapshotter,
 } from "@strata/snapshots";
+import { embeddedCacheOps } from "./cache/embedded_cache_ops.ts";
 import { fsck } from "./fsck.ts";
 import { removeLeasesOfDeadProcesses } from "./process_leases.ts";
 import { type RootLayout, rootLayout } from "./root.ts";
@@ -51,6 +53,7 @@ export class StrataRoot {
   readonly defaultSnapshotter: string;
   readonly #snapshotters: LoadedSnapshotters;
   readonly #proxies = new Map<string, Promise<Snapshotter & Cleaner>>();
+  readonly #caches = new Map<string, Promise<CacheManager>>();
   #closed = false;
 
   private constructor(
@@ -126,6 +129,35 @@ export class StrataRoot {
     return opened;
   }
 
+  /**
+   * The cache manager of `namespace`, opened on first use over the
+   * namespace's default snapshotter (GC-aware, `db.snapshotter`) and the
+   * content store; closed with the root.
+   *
+   * @throws {InvalidArgumentError} on a bad namespace.
+   * @throws {FailedPreconditionError} once the root is closed.
+   */
+  cacheManager(namespace: string): Promise<CacheManager> {
+    if (this.#closed) {
+      return Promise.reject(
+        new FailedPreconditionError(`cannot open cache of ${namespace}: root is closed`),
+      );
+    }
+    let opened = this.#caches.get(namespace);
+    if (opened === undefined) {
+      opened = CacheManager.open({
+        db: this.db,
+        namespace,
+        snapshotter: this.db.snapshotter(namespace, this.defaultSnapshotter),
+        snapshotterName: this.defaultSnapshotter,
+        diskSpace: () => diskSpaceOf(this.layout.root),
+      });
+      this.#caches.set(namespace, opened);
+      opened.catch(() => this.#caches.delete(namespace));
+    }
+    return opened;
+  }
+
   /** Collects garbage now, across every namespace. */
   async gc(): Promise<GcReport> {
     const stats = await this.db.gc();
@@ -156,6 +188,7 @@ export class StrataRoot {
           options?.lease ? { lease: options.lease } : {},
         ),
       gc: () => this.gc(),
+      cache: embeddedCacheOps(() => this.cacheManager(namespace)),
       fsck: (options) => fsck(this, options),
       close: async () => {},
     };
@@ -165,6 +198,7 @@ export class StrataRoot {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const cm of this.#caches.values()) await (await cm.catch(() => undefined))?.close();
     this.db.close();
     for (const sn of Object.values(this.#snapshotters.backends)) await sn.close();
     for (const sn of this.#proxies.values()) await (await sn.catch(() => undefined))?.close();

@@ -4,6 +4,7 @@ import { NotImplementedError } from "@strata/errdefs";
 import type { FsckReport } from "../fsck.ts";
 import type { GcReport, Session } from "../session.ts";
 import { call } from "./_errors.ts";
+import { remoteCacheOps } from "./cache_client.ts";
 import { RemoteContentStore, scopeHeaders } from "./content_client.ts";
 import { RemoteLeaseManager } from "./leases_client.ts";
 import { RemoteSnapshotter } from "./snapshots_client.ts";
@@ -40,6 +41,7 @@ export function connectDaemon(
         snapshotter: name ?? defaultSnapshotter,
         ...(opts?.lease !== undefined ? { lease: opts.lease } : {}),
       }),
+    cache: remoteCacheOps(),
     async gc(opts): Promise<GcReport> {
       const res = await call(() =>
         cache.garbageCollect(
