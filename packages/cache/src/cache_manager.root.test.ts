@@ -7,7 +7,7 @@ import { applyLayer } from "@strata/diff";
 import type { Descriptor } from "@strata/oci";
 import { withMounts } from "@strata/snapshots";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openTestCache, type TestCache, writeFiles } from "./_testing.ts";
+import { openTestCache, readTree, type TestCache, writeFiles } from "./_testing.ts";
 
 describe("CacheManager on overlayfs (root)", () => {
   let t: TestCache;
@@ -105,5 +105,36 @@ describe("CacheManager on overlayfs (root)", () => {
     }
     await child.release();
     await base.release();
+  });
+
+  it("mounts merges on top of a leading parent chain and diffs from the upperdir", async () => {
+    const { base, child } = await chain();
+    const m = await t.cm.new(undefined, { description: "other" });
+    await withMounts(await m.mount(), (dir) => writeFiles(dir, { "opt/tool": "t", "etc/os": "x" }));
+    const other = await m.commit();
+    const merged = await t.cm.merge([child, other]);
+    const tree = await withMounts(await merged.mount(), (dir) => readTree(dir), { readonly: true });
+    expect(tree).toEqual({
+      app: "dir",
+      "app/main": "file:run",
+      bin: "dir",
+      "bin/sh": "file:#!",
+      etc: "dir",
+      "etc/os": "file:x",
+      opt: "dir",
+      "opt/tool": "file:t",
+    });
+    // overlayBased: the merge is prepared on the child's snapshot, not copied.
+    expect((await t.snapshotter.stat(merged.info().snapshotID)).parent).toBe(
+      child.info().snapshotID,
+    );
+    // A one-layer diff mounts as the changes alone, and reuses the child's blob.
+    const d = await t.cm.diff(base, child);
+    const changes = await withMounts(await d.mount(), (dir) => readTree(dir), { readonly: true });
+    // etc changed too: etc/gone was deleted (a whiteout applied to nothing leaves the directory).
+    expect(changes).toEqual({ app: "dir", "app/main": "file:run", etc: "dir" });
+    const [remote] = await t.cm.getRemotes(d);
+    expect(remote?.descriptors.map((x) => x.digest)).toEqual([child.info().blob]);
+    for (const r of [d, merged, other, child, base]) await r.release();
   });
 });

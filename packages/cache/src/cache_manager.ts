@@ -6,7 +6,15 @@ import {
   ESTARGZ_UNCOMPRESSED_SIZE_ANNOTATION,
 } from "@strata/compression";
 import { copy, openWriter, type Provider, type ReaderAt, readerStream } from "@strata/content";
-import { applyLayer, diffDirectories, diffOverlay, writeLayer } from "@strata/diff";
+import {
+  applyLayer,
+  diffDirectories,
+  diffOverlay,
+  type MergeDiff,
+  mergeCapabilities,
+  mergeSnapshots,
+  writeLayer,
+} from "@strata/diff";
 import {
   DataLossError,
   FailedPreconditionError,
@@ -16,16 +24,21 @@ import {
   isNotFound,
   isNotImplemented,
   NotFoundError,
-  NotImplementedError,
 } from "@strata/errdefs";
 import { Group } from "@strata/flightcontrol";
-import { RESOURCE_CONTENT, RESOURCE_SNAPSHOTS_PREFIX, withTemporaryLease } from "@strata/leases";
+import {
+  RESOURCE_CONTENT,
+  RESOURCE_SNAPSHOTS_PREFIX,
+  withLease,
+  withTemporaryLease,
+} from "@strata/leases";
 import {
   type CacheRecord,
   CacheRecordStore,
   type MetadataDB,
   type MetadataLeaseManager,
   type NamespacedContentStore,
+  NamespacedSnapshotter,
 } from "@strata/metadata";
 import { type Descriptor, type Digest, isDigest, LABEL_UNCOMPRESSED } from "@strata/oci";
 import { type Mount, readonlyMounts, type Snapshotter } from "@strata/snapshots";
@@ -58,11 +71,16 @@ import type {
 export interface CacheManagerOptions {
   /** The metadata database: records, leases, content store and GC. */
   db: MetadataDB;
-  /** The namespace of records, leases and content (default "default"). */
+  /**
+   * The namespace of records, leases and content (default: the namespaced
+   * snapshotter's, else "default").
+   */
   namespace?: string;
   /**
-   * The snapshotter holding the refs' trees. Today a backend snapshotter of
-   * `@strata/snapshots`; `db.snapshotter(ns, name)` once it exists.
+   * The snapshotter holding the refs' trees: `db.snapshotter(ns, name)`
+   * (namespaced and GC-aware; recommended), or a backend snapshotter of
+   * `@strata/snapshots` that is NOT registered in the database (GC would
+   * delete its snapshots, which no namespace records).
    */
   snapshotter: Snapshotter;
   /** Its name (`overlayfs`, `native`, ...): the lease resource type and the differ choice. */
@@ -117,6 +135,7 @@ export class CacheManager implements RefOwner {
     fetches: 0,
     conversions: 0,
     extractions: 0,
+    merges: 0,
   };
   readonly #blobG = new Group<void>();
   readonly #finalizeG = new Group<void>();
@@ -145,13 +164,29 @@ export class CacheManager implements RefOwner {
    * retained nor committed are dropped, and so are records whose snapshot
    * vanished while nothing else can restore them.
    *
-   * @throws {InvalidArgumentError} on a bad namespace or an empty snapshotter name.
+   * @throws {InvalidArgumentError} on a bad namespace, an empty snapshotter
+   *   name, or a namespaced snapshotter whose namespace or name differ from the options'.
    */
   static async open(options: CacheManagerOptions): Promise<CacheManager> {
     if (options.snapshotterName === "") {
       throw new InvalidArgumentError("cannot open cache manager: empty snapshotter name");
     }
-    const cm = new CacheManager(options, options.namespace ?? "default");
+    const sn = options.snapshotter;
+    let namespace = options.namespace ?? "default";
+    if (sn instanceof NamespacedSnapshotter) {
+      if (options.namespace !== undefined && options.namespace !== sn.namespace) {
+        throw new InvalidArgumentError(
+          `cannot open cache manager: namespace "${options.namespace}" differs from the snapshotter's namespace "${sn.namespace}"`,
+        );
+      }
+      if (sn.name !== options.snapshotterName) {
+        throw new InvalidArgumentError(
+          `cannot open cache manager: snapshotter name "${options.snapshotterName}" differs from the snapshotter's name "${sn.name}"`,
+        );
+      }
+      namespace = sn.namespace;
+    }
+    const cm = new CacheManager(options, namespace);
     await cm.#recover();
     return cm;
   }
@@ -182,8 +217,9 @@ export class CacheManager implements RefOwner {
    * A new mutable ref: an active snapshot on `parent` (finalized and
    * extracted first), or an empty one.
    *
+   * A merge or diff parent is built into a snapshot first.
+   *
    * @throws {FailedPreconditionError} when `parent` is released or its lazy blobs cannot be fetched.
-   * @throws {NotImplementedError} for a merge or diff parent (merge snapshots are not available yet).
    */
   async new(parent: ImmutableRef | undefined, options: NewRefOptions = {}): Promise<MutableRef> {
     this.#open();
@@ -199,7 +235,9 @@ export class CacheManager implements RefOwner {
     const id = newID();
     await this.#createLease(id, true);
     try {
-      await this.#sn.prepare(id, parentRecord?.snapshotID ?? "", signalOf(options));
+      await withLease(id, () =>
+        this.#sn.prepare(id, parentRecord?.snapshotID ?? "", signalOf(options)),
+      );
       await this.#addSnapshot(id, id);
       this.records.put({
         ...this.#blankRecord(id),
@@ -347,9 +385,11 @@ export class CacheManager implements RefOwner {
   }
 
   /**
-   * A merge ref: the inputs' layers stacked in order (merges are flattened;
-   * one input gives that input). Its snapshot would be built on mount, which
-   * needs merge snapshots (not available yet); its blob chain works.
+   * A merge ref: the inputs' layers stacked in order (BuildKit's Merge;
+   * merges are flattened, one input gives that input). Nothing is copied
+   * now: the snapshot is built on mount (hardlinks on native and overlayfs,
+   * reusing a leading parent chain on overlayfs), and its layer chain is the
+   * concatenation of the inputs' chains, reusing their blobs.
    *
    * @throws {InvalidArgumentError} for no inputs. @throws {FailedPreconditionError} for a released input.
    */
@@ -366,6 +406,13 @@ export class CacheManager implements RefOwner {
       if (r.kind === "merge") ids.push(...r.mergeParents);
       else ids.push(r.id);
     }
+    return this.#mergeIDs(ids, options);
+  }
+
+  async #mergeIDs(
+    ids: readonly string[],
+    options: { description?: string; signal?: AbortSignal },
+  ): Promise<ImmutableRef> {
     if (ids.length === 1) return this.openImmutable(ids[0] as string);
     for (const id of ids) await this.finalizeRef(id, options);
     const id = newID();
@@ -373,18 +420,23 @@ export class CacheManager implements RefOwner {
     this.records.put({
       ...this.#blankRecord(id),
       kind: "merge",
-      mergeParents: ids,
-      description: options.description ?? `merge ${ids.join(" ")}`,
+      mergeParents: [...ids],
+      description:
+        options.description ??
+        `merge ${ids.map((p) => this.record(p).description || p).join(" + ")}`,
     });
     return this.openImmutable(id);
   }
 
   /**
-   * A diff ref: what `upper` adds over `lower` (undefined: scratch). Only
-   * the one-layer case exists now (upper is a layer directly on lower, or a
-   * base layer over scratch): it reuses the upper's blob.
+   * A diff ref: the changes that turn `lower` (undefined: scratch) into
+   * `upper` (BuildKit's Diff). Mounting it gives a snapshot of those changes.
+   * When `upper` is `lower` plus exactly one layer, the diff's layer is the
+   * upper's blob; when `lower` is an ancestor of `upper` by more layers, the
+   * diff is a merge of per-layer diffs (each reusing its blob); otherwise
+   * its one layer is computed from `lower` to `upper` on demand.
    *
-   * @throws {NotImplementedError} for other pairs (they need merge snapshots).
+   * @throws {FailedPreconditionError} for a released input. @throws {NotFoundError} for a removed one.
    */
   async diff(
     lower: ImmutableRef | undefined,
@@ -392,14 +444,49 @@ export class CacheManager implements RefOwner {
     options: { description?: string; signal?: AbortSignal } = {},
   ): Promise<ImmutableRef> {
     this.#open();
+    for (const ref of lower === undefined ? [upper] : [lower, upper]) {
+      if (ref.released) throw new FailedPreconditionError(`cannot diff ${ref.id}: released`);
+    }
     const u = this.#live(upper.id);
     const l = lower === undefined ? undefined : this.#live(lower.id);
-    const oneLayer = l === undefined ? u.kind === "base" : u.kind === "layer" && u.parent === l.id;
-    if (!oneLayer) {
-      throw new NotImplementedError(
-        `cannot diff ${l?.id ?? "scratch"} and ${u.id}: only a single layer on its parent is supported until merge snapshots exist`,
-      );
+    // Layers of upper above lower, when lower is an ancestor through layer parents.
+    const above: CacheRecord[] = [];
+    let cursor: CacheRecord | undefined = u;
+    while (cursor !== undefined && cursor.id !== l?.id) {
+      if (cursor.kind !== "base" && cursor.kind !== "layer") break;
+      above.unshift(cursor);
+      cursor = cursor.parent === undefined ? undefined : this.record(cursor.parent);
     }
+    const ancestor = l === undefined ? cursor === undefined : cursor?.id === l.id;
+    if (ancestor && above.length > 1) {
+      const parts: ImmutableRef[] = [];
+      try {
+        for (const layer of above) {
+          const p = layer.parent === undefined ? undefined : this.record(layer.parent);
+          parts.push(await this.#diffRecord(p, layer, {}));
+        }
+        return await this.#mergeIDs(
+          parts.map((p) => p.id),
+          {
+            description:
+              options.description ??
+              `diff ${l?.description || l?.id || "scratch"} -> ${u.description || u.id}`,
+            ...signalOf(options),
+          },
+        );
+      } finally {
+        for (const p of parts) await p.release();
+      }
+    }
+    return this.#diffRecord(l, u, options);
+  }
+
+  async #diffRecord(
+    l: CacheRecord | undefined,
+    u: CacheRecord,
+    options: { description?: string; signal?: AbortSignal },
+  ): Promise<ImmutableRef> {
+    if (l !== undefined) await this.finalizeRef(l.id, options);
     await this.finalizeRef(u.id, options);
     const id = newID();
     await this.#createLease(id, true);
@@ -408,7 +495,9 @@ export class CacheManager implements RefOwner {
       kind: "diff",
       ...(l === undefined ? {} : { lowerDiffParent: l.id }),
       upperDiffParent: u.id,
-      description: options.description ?? `diff ${l?.id ?? "scratch"} ${u.id}`,
+      description:
+        options.description ??
+        `diff ${l === undefined ? "scratch" : l.description || l.id} -> ${u.description || u.id}`,
     });
     return this.openImmutable(id);
   }
@@ -428,12 +517,6 @@ export class CacheManager implements RefOwner {
 
   /** @internal */
   async mountImmutable(id: string, options: { signal?: AbortSignal }): Promise<Mount[]> {
-    const r = this.record(id);
-    if (r.kind === "merge" || r.kind === "diff") {
-      throw new NotImplementedError(
-        `cannot mount ${r.kind} ref ${id}: merge snapshots are not available yet`,
-      );
-    }
     await this.extractRef(id, options);
     const now = this.record(id);
     if (now.equalMutable !== undefined) {
@@ -449,7 +532,7 @@ export class CacheManager implements RefOwner {
     await this.#createLease(key, true);
     let mounts: Mount[];
     try {
-      mounts = await this.#sn.view(key, now.snapshotID, signalOf(options));
+      mounts = await withLease(key, () => this.#sn.view(key, now.snapshotID, signalOf(options)));
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       mounts = await this.#sn.mounts(key, signalOf(options));
@@ -530,7 +613,7 @@ export class CacheManager implements RefOwner {
           );
         }
         await this.#createLease(id, true);
-        await this.#sn.commit(now.snapshotID, m.snapshotID);
+        await withLease(id, () => this.#sn.commit(now.snapshotID, m.snapshotID));
         await this.#addSnapshot(id, now.snapshotID);
         this.records.update(id, (x) => {
           delete x.equalMutable;
@@ -554,12 +637,75 @@ export class CacheManager implements RefOwner {
     return this.#unlazyG.do(`${id}-unlazy`, () => this.#unlazy(id, options), signalOf(options));
   }
 
+  /** Finalizes and extracts record `id`; returns its snapshot key. */
+  async #materialize(id: string, options: { signal?: AbortSignal }): Promise<string> {
+    await this.finalizeRef(id, options);
+    await this.extractRef(id, options);
+    return this.record(id).snapshotID;
+  }
+
+  /** The diffs that rebuild record `r`'s tree from scratch, for `mergeSnapshots`. */
+  #diffsOf(r: CacheRecord): MergeDiff[] {
+    switch (r.kind) {
+      case "base":
+        return [{ lower: "", upper: r.snapshotID }];
+      case "layer": {
+        const p = this.record(r.parent as string);
+        return [...this.#diffsOf(p), { lower: p.snapshotID, upper: r.snapshotID }];
+      }
+      case "merge":
+        return r.mergeParents.flatMap((m) => this.#diffsOf(this.record(m)));
+      case "diff": {
+        const lower =
+          r.lowerDiffParent === undefined ? "" : this.record(r.lowerDiffParent).snapshotID;
+        return [{ lower, upper: this.record(r.upperDiffParent as string).snapshotID }];
+      }
+    }
+  }
+
+  /** BuildKit's merge capabilities by snapshotter name (the namespaced wrapper hides the class). */
+  #mergeOptions(): { hardlinks: boolean; overlayBased: boolean } {
+    const caps = mergeCapabilities(this.#sn);
+    return {
+      hardlinks: caps.hardlinks || this.#snName === "native" || this.#snName === "overlayfs",
+      overlayBased: caps.overlayBased || this.#snName === "overlayfs",
+    };
+  }
+
+  /** Builds the snapshot of a merge or diff record from its inputs' snapshots. */
+  async #buildMerged(id: string, options: { signal?: AbortSignal }): Promise<void> {
+    const r = this.record(id);
+    if (!(await this.#snapshotExists(r.snapshotID))) {
+      const inputs =
+        r.kind === "merge"
+          ? r.mergeParents
+          : [r.lowerDiffParent, r.upperDiffParent].filter((x) => x !== undefined);
+      await Promise.all(inputs.map((p) => this.#materialize(p, options)));
+      // Parents of layer inputs exist once their children do.
+      const diffs = this.#diffsOf(this.record(id));
+      this.#stats.merges++;
+      try {
+        await withLease(id, () =>
+          mergeSnapshots(this.#sn, r.snapshotID, diffs, {
+            ...this.#mergeOptions(),
+            ...signalOf(options),
+          }),
+        );
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+    }
+    await this.#addSnapshot(id, r.snapshotID);
+    this.records.update(id, (x) => {
+      x.size = -1;
+    });
+  }
+
   async #unlazy(id: string, options: { signal?: AbortSignal }): Promise<void> {
     const r = this.record(id);
     if (r.kind === "merge" || r.kind === "diff") {
-      throw new NotImplementedError(
-        `cannot extract ${r.kind} ref ${id}: merge snapshots are not available yet`,
-      );
+      await this.#buildMerged(id, options);
+      return;
     }
     if (await this.#snapshotExists(r.snapshotID)) {
       this.records.update(id, (x) => {
@@ -579,7 +725,9 @@ export class CacheManager implements RefOwner {
     await Promise.all([parentWork, this.#ensureBlobLocal(id, options)]);
     if (r.parent !== undefined) parentSnapshot = this.record(r.parent).snapshotID;
     const key = `extract-${newID()} ${r.chainID ?? r.id}`;
-    const mounts = await this.#sn.prepare(key, parentSnapshot, signalOf(options));
+    const mounts = await withLease(id, () =>
+      this.#sn.prepare(key, parentSnapshot, signalOf(options)),
+    );
     try {
       this.#stats.extractions++;
       const ra = await this.content.readerAt({ digest: r.blob }, signalOf(options));
@@ -600,7 +748,7 @@ export class CacheManager implements RefOwner {
         );
       }
       try {
-        await this.#sn.commit(r.snapshotID, key, signalOf(options));
+        await withLease(id, () => this.#sn.commit(r.snapshotID, key, signalOf(options)));
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
         await this.#sn.remove(key);
@@ -625,7 +773,7 @@ export class CacheManager implements RefOwner {
       async () => {
         const now = this.record(id);
         let size = 0;
-        if (!now.blobOnly && (now.kind === "base" || now.kind === "layer")) {
+        if (!now.blobOnly) {
           const key =
             now.equalMutable !== undefined
               ? this.record(now.equalMutable).snapshotID
@@ -665,7 +813,7 @@ export class CacheManager implements RefOwner {
     const chain = this.#layerChain(r);
     await Promise.all(chain.map((layer) => this.#ensureBlob(layer.id, options)));
     for (const layer of chain) this.#computeChainMetadata(layer);
-    if (r.kind === "merge" || r.kind === "diff") this.#computeChainMetadata(r);
+    this.#computeChainMetadata(r);
   }
 
   #ensureBlob(id: string, options: RemoteOptions): Promise<void> {
@@ -688,23 +836,55 @@ export class CacheManager implements RefOwner {
 
   async #computeBlob(id: string, options: RemoteOptions): Promise<void> {
     const r = this.record(id);
-    const parent = r.parent === undefined ? undefined : this.record(r.parent);
+    const sig = signalOf(options);
+    if (r.kind === "diff") {
+      // A diff that is its own layer: the changes from lower to upper.
+      const [lower, upper] = await Promise.all([
+        r.lowerDiffParent === undefined ? undefined : this.#materialize(r.lowerDiffParent, sig),
+        this.#materialize(r.upperDiffParent as string, sig),
+      ]);
+      await this.#writeDiffBlob(id, lower, upper, options);
+      return;
+    }
+    if (r.kind === "merge") {
+      throw new FailedPreconditionError(`cannot compute a blob for merge ref ${id}: it has none`);
+    }
+    const lowerSnapshot =
+      r.parent === undefined ? undefined : await this.#materialize(r.parent, sig);
+    await this.#writeDiffBlob(id, lowerSnapshot, await this.#materialize(id, sig), options);
+  }
+
+  /**
+   * Computes the layer from snapshot `lowerSnapshot` (undefined: empty) to
+   * `upperSnapshot` and sets it as record `id`'s blob. The views and the new
+   * blob live under a temporary lease (so GC takes nothing mid-way); the blob
+   * is adopted into the record's lease.
+   */
+  async #writeDiffBlob(
+    id: string,
+    lowerSnapshot: string | undefined,
+    upperSnapshot: string,
+    options: RemoteOptions,
+  ): Promise<void> {
     const tag = newID();
     const sig = signalOf(options);
     const upperKey = `blob-${tag}-upper`;
     const lowerKey = `blob-${tag}-lower`;
-    const upper = await this.#sn.view(upperKey, r.snapshotID, sig);
-    let lower: Mount[] | undefined;
-    try {
-      if (parent !== undefined) lower = await this.#sn.view(lowerKey, parent.snapshotID, sig);
-      const layerOptions = {
-        compression: options.compression ?? "gzip",
-        ...(options.level === undefined ? {} : { level: options.level }),
-        ...sig,
-      };
-      const result = await withTemporaryLease(
-        this.#leases,
-        async (lease) => {
+    const layerOptions = {
+      compression: options.compression ?? "gzip",
+      ...(options.level === undefined ? {} : { level: options.level }),
+      ...sig,
+    };
+    const result = await withTemporaryLease(
+      this.#leases,
+      async (lease) => {
+        // The temporary lease is current here: the namespaced snapshotter adds the views to it.
+        const upper = await this.#sn.view(upperKey, upperSnapshot, sig);
+        let lower: Mount[] | undefined;
+        try {
+          if (lowerSnapshot !== undefined) {
+            lower = await this.#sn.view(lowerKey, lowerSnapshot, sig);
+          }
           const store = this.#db.contentStore(this.namespace, { lease: lease?.id ?? id });
           const withLower = <T>(fn: (dir: string | undefined) => Promise<T>): Promise<T> =>
             lower === undefined
@@ -724,7 +904,7 @@ export class CacheManager implements RefOwner {
               if (!isNotImplemented(err)) throw err;
             }
           }
-          return withLower((lowerDir) =>
+          return await withLower((lowerDir) =>
             withDirectory(
               upper,
               (upperDir) =>
@@ -732,14 +912,14 @@ export class CacheManager implements RefOwner {
               { readonly: true, ...sig },
             ),
           );
-        },
-        { adoptInto: id, ...sig },
-      );
-      await this.#setBlob(id, result.descriptor, result.diffID);
-    } finally {
-      await this.#sn.remove(upperKey).catch(() => {});
-      if (lower !== undefined) await this.#sn.remove(lowerKey).catch(() => {});
-    }
+        } finally {
+          await this.#sn.remove(upperKey).catch(() => {});
+          if (lower !== undefined) await this.#sn.remove(lowerKey).catch(() => {});
+        }
+      },
+      { adoptInto: id, ...sig },
+    );
+    await this.#setBlob(id, result.descriptor, result.diffID);
   }
 
   async #setBlob(id: string, desc: Descriptor, diffID: Digest): Promise<void> {
@@ -757,22 +937,25 @@ export class CacheManager implements RefOwner {
     });
   }
 
+  /**
+   * Sets chain ID and blob chain ID of `r0` (and of the records below it)
+   * once every layer of its chain has a blob: a layer extends its parent's
+   * IDs; merges and diffs fold the IDs over their layer chain.
+   */
   #computeChainMetadata(r0: CacheRecord): void {
     const r = this.record(r0.id);
     if (r.chainID !== undefined && r.blobChainID !== undefined) return;
     let chainID: Digest | undefined;
     let blobChainID: Digest | undefined;
-    if (r.kind === "base" || r.kind === "layer") {
+    if (r.kind === "layer" || r.kind === "base" || this.#isOwnLayer(r)) {
       if (r.blob === undefined || r.diffID === undefined) return;
       chainID = r.diffID;
       blobChainID = blobID(r.blob, r.diffID);
       if (r.kind === "layer") {
+        this.#computeChainMetadata(this.record(r.parent as string));
         const p = this.record(r.parent as string);
-        if (p.chainID === undefined || p.blobChainID === undefined) {
-          throw new FailedPreconditionError(
-            `cannot set chain of ref ${r.id}: parent ${p.id} is not addressable (${p.description})`,
-          );
-        }
+        // A parent without blobs (the upper of a one-layer diff): not addressable yet.
+        if (p.chainID === undefined || p.blobChainID === undefined) return;
         chainID = chainOf(p.chainID, chainID);
         blobChainID = chainOf(p.blobChainID, blobChainID);
       }
@@ -794,6 +977,14 @@ export class CacheManager implements RefOwner {
     });
   }
 
+  /** Whether diff record `r` is its own layer (not one layer on its lower: that reuses the upper's blob). */
+  #isOwnLayer(r: CacheRecord): boolean {
+    if (r.kind !== "diff") return false;
+    const u = this.record(r.upperDiffParent as string);
+    if (r.lowerDiffParent === undefined) return u.kind !== "base";
+    return u.kind !== "layer" || u.parent !== r.lowerDiffParent;
+  }
+
   /** The records whose blobs form the ref's layers, bottom first (BuildKit's layerChain). */
   #layerChain(r: CacheRecord): CacheRecord[] {
     switch (r.kind) {
@@ -804,7 +995,7 @@ export class CacheManager implements RefOwner {
       case "merge":
         return r.mergeParents.flatMap((p) => this.#layerChain(this.record(p)));
       case "diff":
-        return [this.record(r.upperDiffParent as string)];
+        return this.#isOwnLayer(r) ? [r] : [this.record(r.upperDiffParent as string)];
     }
   }
 
@@ -937,6 +1128,23 @@ export class CacheManager implements RefOwner {
       annotations,
       ...(r.urls.length > 0 ? { urls: [...r.urls] } : {}),
     };
+  }
+
+  /**
+   * @internal What record `id` holds: its snapshot key (when it exists and
+   * is not a lazy record's), and the digests of its blob and the blob's
+   * variants present in the content store.
+   */
+  async resourcesOf(id: string): Promise<{ snapshot?: string; blobs: Digest[] }> {
+    const r = this.record(id);
+    const out: { snapshot?: string; blobs: Digest[] } = { blobs: [] };
+    const key =
+      r.equalMutable !== undefined ? this.record(r.equalMutable).snapshotID : r.snapshotID;
+    if (!r.blobOnly && (await this.#snapshotExists(key))) out.snapshot = key;
+    if (r.blob !== undefined) {
+      out.blobs = (await this.#blobAndVariants(r.blob)).map((d) => d.digest);
+    }
+    return out;
   }
 
   /** The blob and every variant reachable through variant labels (BFS), those present only. */

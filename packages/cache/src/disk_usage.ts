@@ -34,7 +34,11 @@ export function usageAdaptor(u: UsageInfo): ReturnType<typeof objectAdaptor> {
  * Disk usage of every record, as BuildKit's DiskUsage: a committed record
  * and the mutable one it came from are reported once; a mutable record in
  * use counts 0 bytes; a record whose child is in use is in use too. Unknown
- * sizes are computed (and stored).
+ * sizes are computed (and stored). A record is `shared` when its snapshot
+ * or one of its blobs (or their compression variants) is also held by
+ * another record (e.g. the same layers pulled in two compressions), and
+ * then so are its parents, as BuildKit propagates `shared`; removing it
+ * alone would free little, so prune skips it without `all`.
  *
  * @throws {InvalidArgumentError} on a malformed filter.
  */
@@ -76,6 +80,7 @@ export async function diskUsage(
         : cm.sizeOf(r.id, options.signal === undefined ? {} : { signal: options.signal }),
     ),
   );
+  const shared = await sharedRecords(cm, shown, byID);
   const out: UsageInfo[] = [];
   shown.forEach((r, i) => {
     const u: UsageInfo = {
@@ -88,10 +93,46 @@ export async function diskUsage(
       parents: parentsOf(r),
       description: r.description,
       recordType: r.recordType,
-      shared: false,
+      shared: shared.has(r.id),
     };
     if (r.lastUsedAt !== undefined) u.lastUsedAt = r.lastUsedAt;
     if (filter.match(usageAdaptor(u))) out.push(u);
   });
   return out;
+}
+
+/** The records whose snapshot or blobs another record holds too, with their parents. */
+async function sharedRecords(
+  cm: CacheManager,
+  shown: readonly CacheRecord[],
+  byID: ReadonlyMap<string, CacheRecord>,
+): Promise<Set<string>> {
+  const holders = new Map<string, Set<string>>();
+  const held = await Promise.all(shown.map((r) => cm.resourcesOf(r.id)));
+  shown.forEach((r, i) => {
+    const res = held[i] as Awaited<ReturnType<CacheManager["resourcesOf"]>>;
+    const keys = [
+      ...(res.snapshot === undefined ? [] : [`snapshot:${res.snapshot}`]),
+      ...res.blobs.map((d) => `blob:${d}`),
+    ];
+    for (const k of keys) {
+      const set = holders.get(k) ?? new Set<string>();
+      set.add(r.id);
+      holders.set(k, set);
+    }
+  });
+  const shared = new Set<string>();
+  for (const ids of holders.values()) if (ids.size > 1) for (const id of ids) shared.add(id);
+  const queue = [...shared];
+  while (queue.length > 0) {
+    const r = byID.get(queue.pop() as string);
+    if (r === undefined) continue;
+    for (const p of parentsOf(r)) {
+      if (byID.has(p) && !shared.has(p)) {
+        shared.add(p);
+        queue.push(p);
+      }
+    }
+  }
+  return shared;
 }

@@ -50,10 +50,11 @@ export class ImmutableRef {
   }
 
   /**
-   * Read-only mounts of the ref's tree, extracting lazy layers first.
+   * Read-only mounts of the ref's tree, extracting lazy layers first and
+   * building the snapshot of a merge or diff ref (`mergeSnapshots`) on
+   * first use.
    *
    * @throws {FailedPreconditionError} after release, or when a lazy blob has no provider.
-   * @throws {NotImplementedError} for merge and diff refs (merge snapshots are not available yet).
    */
   mount(options: { signal?: AbortSignal } = {}): Promise<Mount[]> {
     this.#check("mount");

@@ -115,4 +115,6 @@ export interface CacheStats {
   conversions: number;
   /** Layers applied into snapshots (unlazy). */
   extractions: number;
+  /** Snapshots of merge and diff refs built. */
+  merges: number;
 }
