@@ -1,14 +1,14 @@
 import { DataLossError, FailedPreconditionError, isAlreadyExists } from "@strata/errdefs";
 import type { Descriptor } from "./_oci.ts";
 import type { CommitOptions, Provider, ReaderAt, Writer } from "./content.ts";
-import { DEFAULT_CHUNK_SIZE } from "./reader_stream.ts";
+import { READ_CHUNK_SIZE, readChunks } from "./read_chunks.ts";
 
 /** Where {@link copy} takes bytes from. */
 export type CopySource = ReaderAt | Provider | AsyncIterable<Uint8Array> | Uint8Array;
 
 /** Options of {@link copy}. */
 export interface CopyOptions extends CommitOptions {
-  /** Read size for ReaderAt and Provider sources; default 1 MiB. */
+  /** Read size for ReaderAt and Provider sources; default 4 MiB ({@link READ_CHUNK_SIZE}). */
   chunkSize?: number;
 }
 
@@ -73,43 +73,19 @@ export async function copy(
   }
 }
 
-// Reads through one reused buffer: safe because each chunk is written (and
-// released by the writer) before the next read, and it keeps memory flat
-// where fresh chunks would pile up until V8 collects them.
-async function* readInto(
-  reader: ReaderAt,
-  offset: number,
-  chunkSize: number,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  if (offset > reader.size) {
-    throw new FailedPreconditionError(
-      `cannot copy from offset ${offset}: the source has only ${reader.size} bytes`,
-    );
-  }
-  const buffer = new Uint8Array(Math.max(1, Math.min(chunkSize, reader.size - offset)));
-  while (offset < reader.size) {
-    signal?.throwIfAborted();
-    const n = await reader.readAt(buffer, offset);
-    if (n === 0) return;
-    offset += n;
-    yield buffer.subarray(0, n);
-  }
-}
-
 async function* chunksFrom(
   source: CopySource,
   desc: Pick<Descriptor, "digest" | "size">,
   offset: number,
   options: CopyOptions | undefined,
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const chunkSize = options?.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = options?.chunkSize ?? READ_CHUNK_SIZE;
   if (source instanceof Uint8Array) {
     if (offset < source.length) yield source.subarray(offset);
     return;
   }
   if (isReaderAt(source)) {
-    yield* readInto(source, offset, chunkSize, options?.signal);
+    yield* readChunks(source, { offset, chunkSize, ...signalOf(options) });
     return;
   }
   if (isProvider(source)) {
@@ -118,7 +94,7 @@ async function* chunksFrom(
       options?.signal === undefined ? undefined : { signal: options.signal },
     );
     try {
-      yield* readInto(reader, offset, chunkSize, options?.signal);
+      yield* readChunks(reader, { offset, chunkSize, ...signalOf(options) });
     } finally {
       await reader.close();
     }
@@ -134,4 +110,8 @@ async function* chunksFrom(
     yield skip > 0 ? chunk.subarray(skip) : chunk;
     skip = 0;
   }
+}
+
+function signalOf(options: CopyOptions | undefined): { signal?: AbortSignal } {
+  return options?.signal === undefined ? {} : { signal: options.signal };
 }

@@ -29,7 +29,6 @@ import {
   makeDigest,
   parseDigest,
 } from "./_digest.ts";
-import { FileReaderAt } from "./_file_reader_at.ts";
 import { checkSignal, errnoOf, wrapError, writeFileAtomic } from "./_fs.ts";
 import {
   DATA,
@@ -48,6 +47,7 @@ import { hashFile, LocalWriter, type WriterHost } from "./_local_writer.ts";
 import type { Descriptor, Digest } from "./_oci.ts";
 import { holderOf, lockRef, notifyAbort, unlockRef } from "./_ref_lock.ts";
 import type { Info, ReaderAt, Status, Store, Writer, WriterOptions } from "./content.ts";
+import { FileReaderAt } from "./file_reader_at.ts";
 
 /** Options of {@link LocalStore.open}. */
 export interface LocalStoreOptions {

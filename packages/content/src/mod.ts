@@ -15,6 +15,7 @@
  *
  * @module
  */
+
 export type {
   CommitOptions,
   Info,
@@ -29,10 +30,12 @@ export type {
   WriterOptions,
 } from "./content.ts";
 export { type CopyOptions, type CopySource, copy } from "./copy.ts";
+export { FileReaderAt } from "./file_reader_at.ts";
 export { LocalStore, type LocalStoreOptions } from "./local_store.ts";
 export { MultiProvider } from "./multi_provider.ts";
 export { OciLayoutProvider } from "./oci_layout_provider.ts";
 export { openWriter } from "./open_writer.ts";
 export { readBlob } from "./read_blob.ts";
+export { READ_CHUNK_SIZE, type ReadChunksOptions, readChunks } from "./read_chunks.ts";
 export { DEFAULT_CHUNK_SIZE, readerStream } from "./reader_stream.ts";
 export { writeBlob } from "./write_blob.ts";

@@ -1,8 +1,8 @@
 import { join, resolve } from "node:path";
 import { parseDigest } from "./_digest.ts";
-import { FileReaderAt } from "./_file_reader_at.ts";
 import type { Descriptor } from "./_oci.ts";
 import type { Provider, ReaderAt } from "./content.ts";
+import { FileReaderAt } from "./file_reader_at.ts";
 
 /**
  * Reads blobs of an OCI image layout directory (`<dir>/blobs/<alg>/<hex>`),

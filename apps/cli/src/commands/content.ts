@@ -1,7 +1,6 @@
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { readerStream } from "@strata/content";
+import { FileReaderAt, readChunks, readerStream } from "@strata/content";
 import { fromSystemError, isNotFound } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
 import { type Command, group, parseCommandArgs, UsageError } from "../command.ts";
@@ -107,15 +106,22 @@ every few seconds otherwise.
       // there; standard input has to be skipped up to it.
       const offset = (await writer.status()).offset;
       progress.update(offset);
-      const source =
-        file !== undefined
-          ? createReadStream(file, { start: offset, highWaterMark: 1 << 20 })
-          : skip(ctx.io.stdin, offset);
+      // A file is read through two reused buffers, the next chunk while
+      // the writer hashes and writes the current one.
+      const reader = file !== undefined ? await FileReaderAt.open(file, file) : undefined;
       let written = offset;
-      for await (const chunk of source as AsyncIterable<Uint8Array>) {
-        await writer.write(chunk, { signal: ctx.signal });
-        written += chunk.byteLength;
-        progress.update(written);
+      try {
+        const source =
+          reader !== undefined
+            ? readChunks(reader, { offset, signal: ctx.signal })
+            : skip(ctx.io.stdin, offset);
+        for await (const chunk of source as AsyncIterable<Uint8Array>) {
+          await writer.write(chunk, { signal: ctx.signal });
+          written += chunk.byteLength;
+          progress.update(written);
+        }
+      } finally {
+        await reader?.close();
       }
       await writer.commit(size ?? written, expected, { labels, signal: ctx.signal });
       progress.done(written);
