@@ -39,6 +39,7 @@ import {
   type MetadataLeaseManager,
   type NamespacedContentStore,
   NamespacedSnapshotter,
+  newCacheRecord,
 } from "@strata/metadata";
 import { type Descriptor, type Digest, isDigest, LABEL_UNCOMPRESSED } from "@strata/oci";
 import { type Mount, readonlyMounts, type Snapshotter } from "@strata/snapshots";
@@ -1475,25 +1476,7 @@ export class CacheManager implements RefOwner {
   }
 
   #blankRecord(id: string): CacheRecord {
-    return {
-      id,
-      kind: "base",
-      committed: true,
-      snapshotID: id,
-      mergeParents: [],
-      blobOnly: false,
-      urls: [],
-      imageRefs: [],
-      size: -1,
-      cachePolicy: "default",
-      recordType: "regular",
-      description: "",
-      createdAt: new Date(),
-      usageCount: 0,
-      deleted: false,
-      labels: {},
-      extra: {},
-    };
+    return newCacheRecord(id);
   }
 
   #live(id: string): CacheRecord {

@@ -3,29 +3,10 @@ import { isFailedPrecondition, isInvalidArgument, isNotFound } from "@strata/err
 import { type Digest, digestOf } from "@strata/oci";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openTestDb, type TestDb } from "./_test_util.ts";
-import { type CacheRecord, CacheRecordStore } from "./cache_records.ts";
+import { type CacheRecord, CacheRecordStore, newCacheRecord } from "./cache_records.ts";
 
 function record(id: string, patch: Partial<CacheRecord> = {}): CacheRecord {
-  return {
-    id,
-    kind: "base",
-    committed: true,
-    snapshotID: id,
-    mergeParents: [],
-    blobOnly: false,
-    urls: [],
-    imageRefs: [],
-    size: -1,
-    cachePolicy: "default",
-    recordType: "regular",
-    description: "",
-    createdAt: new Date(1000),
-    usageCount: 0,
-    deleted: false,
-    labels: {},
-    extra: {},
-    ...patch,
-  };
+  return newCacheRecord(id, { createdAt: new Date(1000), ...patch });
 }
 
 describe("CacheRecordStore", () => {

@@ -63,6 +63,34 @@ export interface CacheRecord {
   extra: Record<string, unknown>;
 }
 
+/**
+ * A new record with every field at its default: a committed base layer
+ * whose snapshot is named after it, no blob, size unknown (-1), default
+ * cache policy, created now. `patch` overrides fields.
+ */
+export function newCacheRecord(id: string, patch: Partial<CacheRecord> = {}): CacheRecord {
+  return {
+    id,
+    kind: "base",
+    committed: true,
+    snapshotID: id,
+    mergeParents: [],
+    blobOnly: false,
+    urls: [],
+    imageRefs: [],
+    size: -1,
+    cachePolicy: "default",
+    recordType: "regular",
+    description: "",
+    createdAt: new Date(),
+    usageCount: 0,
+    deleted: false,
+    labels: {},
+    extra: {},
+    ...patch,
+  };
+}
+
 interface Row {
   id: string;
   kind: string;

@@ -26,6 +26,7 @@ export {
   type CacheRecord,
   type CacheRecordKind,
   CacheRecordStore,
+  newCacheRecord,
 } from "./cache_records.ts";
 export { GcScheduler, type GcSchedulerOptions } from "./gc_scheduler.ts";
 export type { GcStats } from "./gc_stats.ts";
