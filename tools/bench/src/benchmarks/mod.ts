@@ -5,6 +5,8 @@ import { diffOverlayBenchmark } from "./diff_overlay.ts";
 import { diffWalkBenchmark } from "./diff_walk.ts";
 import { digestBenchmark } from "./digest.ts";
 import { gcBenchmark } from "./gc.ts";
+import { imageExportBenchmark } from "./image_export.ts";
+import { imageImportBenchmark } from "./image_import.ts";
 import { ingestBenchmark } from "./ingest.ts";
 import { mergeBenchmarks } from "./merge.ts";
 import { snapshotBenchmarks } from "./snapshots.ts";
@@ -20,4 +22,6 @@ export const BENCHMARKS: readonly Benchmark[] = [
   diffOverlayBenchmark,
   applyBenchmark,
   ...mergeBenchmarks,
+  imageExportBenchmark,
+  imageImportBenchmark,
 ];

@@ -1,0 +1,528 @@
+// Registries for the image e2e tests: Debian's reference registry
+// (`docker-registry`) on a free loopback port with its own storage and an
+// optional htpasswd (basic auth) gate; a reverse proxy in front of it that
+// records every request (so a test can count uploads and blob fetches); and
+// a hostile registry that speaks the distribution API badly on purpose, with
+// a second "other host" that a redirect points to.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import {
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createTcpServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
+
+/** The registry binary (Debian's `docker-registry`, distribution 2.8). */
+export const REGISTRY_BINARY: string =
+  process.env.STRATA_E2E_REGISTRY ?? "/usr/bin/docker-registry";
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+export async function freePort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no free port");
+  return address.port;
+}
+
+/** A user of the htpasswd gate. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** A running `docker-registry`. */
+export interface Registry {
+  /** `127.0.0.1:<port>`, as references name it. */
+  readonly host: string;
+  readonly port: number;
+  /** Its directory (config, storage, htpasswd). */
+  readonly root: string;
+  /** What it wrote to stderr so far. */
+  log(): string;
+  /** Removes every repository and blob it stores (it keeps running). */
+  wipe(): Promise<void>;
+  /** Stops it and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** A bcrypt htpasswd line made by `htpasswd -nbB` (apache2-utils). */
+export async function htpasswdLine(user: Credentials): Promise<string> {
+  try {
+    const { stdout } = await exec("htpasswd", ["-nbB", user.username, user.password]);
+    return stdout.trim();
+  } catch (err) {
+    throw new Error("htpasswd failed: install apache2-utils (.ci/run installs it)", {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Starts the reference registry on a free port of 127.0.0.1 with storage in
+ * a fresh temporary directory, and waits until `/v2/` answers. With `users`,
+ * every request needs basic auth (the registry's htpasswd backend).
+ */
+export async function startRegistry(
+  options: { users?: readonly Credentials[] } = {},
+): Promise<Registry> {
+  const root = await mkdtemp(join(tmpdir(), "e2e-registry-"));
+  const port = await freePort();
+  const data = join(root, "data");
+  const lines = [
+    "version: 0.1",
+    "log:",
+    "  level: error",
+    "  accesslog:",
+    "    disabled: true",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${data}`,
+    "  delete:",
+    "    enabled: true",
+    "http:",
+    `  addr: 127.0.0.1:${port}`,
+  ];
+  if (options.users !== undefined) {
+    const file = join(root, "htpasswd");
+    const entries = await Promise.all(options.users.map(htpasswdLine));
+    await writeFile(file, `${entries.join("\n")}\n`);
+    lines.push("auth:", "  htpasswd:", "    realm: strata-e2e", `    path: ${file}`);
+  }
+  const config = join(root, "config.yml");
+  await writeFile(config, `${lines.join("\n")}\n`);
+  const child: ChildProcess = spawn(REGISTRY_BINARY, ["serve", config], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const spawnFailed = new Promise<never>((_, reject) => child.once("error", reject));
+  spawnFailed.catch(() => {});
+  const host = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await rm(root, { recursive: true, force: true });
+      throw new Error(`${REGISTRY_BINARY} exited with ${child.exitCode}: ${stderr}`);
+    }
+    try {
+      const res = await Promise.race([fetch(`http://${host}/v2/`), spawnFailed]);
+      await res.body?.cancel();
+      if (res.status === 200 || res.status === 401) break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        await rm(root, { recursive: true, force: true });
+        throw new Error(`${REGISTRY_BINARY} did not answer on ${host}: ${stderr}`, { cause: err });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host,
+    port,
+    root,
+    log: () => stderr,
+    // The filesystem driver keeps nothing in memory (no blob descriptor
+    // cache is configured), so removing its tree empties the registry.
+    wipe: () => rm(data, { recursive: true, force: true }),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once("exit", () => r()));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One request a {@link CountingProxy} or {@link HostileRegistry} saw. */
+export interface SeenRequest {
+  method: string;
+  /** The path and query. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The status answered (0 until the answer starts). */
+  status: number;
+}
+
+/** A request-recording reverse proxy in front of a registry. */
+export interface CountingProxy {
+  /** `<listenHost>:<port>`: use it in references instead of the registry's. */
+  readonly host: string;
+  readonly port: number;
+  /** Every request so far, in arrival order. */
+  readonly requests: readonly SeenRequest[];
+  /** Forgets the requests seen so far. */
+  clear(): void;
+  /** Blob upload requests (POST, PATCH and PUT under `/blobs/uploads/`). */
+  uploads(): SeenRequest[];
+  /** GETs of blobs (any digest, or those in `digests`). */
+  blobGets(digests?: readonly string[]): SeenRequest[];
+  stop(): Promise<void>;
+}
+
+const UPLOAD = /^\/v2\/.+\/blobs\/uploads\//;
+const BLOB = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})/;
+
+/** The blob-upload requests among `requests`. */
+export function uploadRequests(requests: readonly SeenRequest[]): SeenRequest[] {
+  return requests.filter(
+    (r) => ["POST", "PATCH", "PUT"].includes(r.method) && UPLOAD.test(r.url.split("?")[0] ?? ""),
+  );
+}
+
+/** The blob GETs among `requests` (all, or those of `digests`). */
+export function blobGetRequests(
+  requests: readonly SeenRequest[],
+  digests?: readonly string[],
+): SeenRequest[] {
+  return requests.filter((r) => {
+    if (r.method !== "GET") return false;
+    const m = BLOB.exec(r.url.split("?")[0] ?? "");
+    return m !== null && (digests === undefined || digests.includes(m[1] as string));
+  });
+}
+
+function listen(server: Server, host = "127.0.0.1"): Promise<number> {
+  server.keepAliveTimeout = 1000;
+  return new Promise((resolve) =>
+    server.listen(0, host, () => resolve((server.address() as { port: number }).port)),
+  );
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A reverse proxy to `127.0.0.1:<targetPort>`, listening on `listenHost`
+ * (another loopback address makes a host that is not plain-HTTP by
+ * default), that records every request and streams bodies both ways. The Host header is passed on unchanged: the
+ * registry builds upload Locations from it, so follow-ups come back here.
+ */
+export async function startCountingProxy(
+  targetPort: number,
+  listenHost = "127.0.0.1",
+): Promise<CountingProxy> {
+  let requests: SeenRequest[] = [];
+  const server = createHttpServer((req, res) => {
+    const seen: SeenRequest = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: { ...req.headers },
+      status: 0,
+    };
+    requests.push(seen);
+    const up = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: targetPort,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (upRes) => {
+        seen.status = upRes.statusCode ?? 502;
+        res.writeHead(seen.status, upRes.headers);
+        upRes.pipe(res);
+        upRes.on("error", () => res.destroy());
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  const port = await listen(server, listenHost);
+  return {
+    host: `${listenHost}:${port}`,
+    port,
+    get requests() {
+      return requests;
+    },
+    clear() {
+      requests = [];
+    },
+    uploads: () => uploadRequests(requests),
+    blobGets: (digests) => blobGetRequests(requests, digests),
+    stop: () => close(server),
+  };
+}
+
+// --- a hostile registry ---------------------------------------------------
+
+/** A blob the hostile registry serves. */
+export interface ServedBlob {
+  mediaType: string;
+  digest: string;
+  bytes: Buffer;
+}
+
+/** An image (one manifest) the hostile registry serves. */
+export interface ServedImage {
+  manifest: ServedBlob;
+  config: ServedBlob;
+  layers: ServedBlob[];
+}
+
+/**
+ * How the hostile registry misbehaves for one repository:
+ * - `none`: correct answers;
+ * - `wrong-digest`: layer blobs come back as other bytes of the same length;
+ * - `truncated`: layer blobs announce their full length and stop half way;
+ * - `oversized-manifest`: the tag's manifest is over 4 MiB (its length in
+ *   the HEAD answer);
+ * - `oversized-manifest-unannounced`: the same with no length announced
+ *   (HEAD answers without one, GET is chunked);
+ * - `redirect`: layer blobs are a 307 to the other host, with a signed URL
+ *   it serves without credentials (as blob storage behind a CDN does);
+ * - `redirect-unsigned`: the same without a signature: the other host asks
+ *   for credentials (401), which the client must not send it.
+ */
+export type Fault =
+  | "none"
+  | "wrong-digest"
+  | "truncated"
+  | "oversized-manifest"
+  | "oversized-manifest-unannounced"
+  | "redirect"
+  | "redirect-unsigned";
+
+/** A registry we own that answers badly on purpose. */
+export interface HostileRegistry {
+  /** `127.0.0.1:<port>`. */
+  readonly host: string;
+  /** What it saw. */
+  readonly requests: readonly SeenRequest[];
+  /** The other host the `redirect` fault points to (`localhost:<port>`). */
+  readonly other: { readonly host: string; readonly requests: readonly SeenRequest[] };
+  /** Serves `image` as `<repo>:<tag>` with `fault`. */
+  serve(repo: string, tag: string, image: ServedImage, fault: Fault): void;
+  stop(): Promise<void>;
+}
+
+const OVERSIZED = (4 << 20) + 4096;
+
+function oversizedManifest(image: ServedImage): Buffer {
+  const manifest = JSON.parse(image.manifest.bytes.toString()) as Record<string, unknown>;
+  manifest.annotations = { padding: "x".repeat(OVERSIZED) };
+  return Buffer.from(JSON.stringify(manifest));
+}
+
+function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+function basicOk(headers: IncomingHttpHeaders, users: readonly Credentials[]): boolean {
+  const auth = headers.authorization;
+  if (auth === undefined || !auth.startsWith("Basic ")) return false;
+  const decoded = Buffer.from(auth.slice(6), "base64").toString();
+  return users.some((u) => decoded === `${u.username}:${u.password}`);
+}
+
+/**
+ * Starts a registry that speaks the distribution API (enough to resolve and
+ * fetch: `/v2/`, manifests, blobs) with the faults of {@link Fault}, and the
+ * other host its redirects point to. With `users`, the registry asks for
+ * basic auth (`WWW-Authenticate: Basic`); the other host always does for
+ * unsigned URLs, and would let in a client that sent it the registry's
+ * credentials — the tests check none ever arrives.
+ */
+export async function startHostileRegistry(
+  options: { users?: readonly Credentials[] } = {},
+): Promise<HostileRegistry> {
+  const images = new Map<string, { tag: string; image: ServedImage; fault: Fault }>();
+  const requests: SeenRequest[] = [];
+  const otherRequests: SeenRequest[] = [];
+  const blobs = new Map<string, ServedBlob>();
+  const users = options.users;
+
+  const deny = (res: ServerResponse): void => {
+    res.writeHead(401, {
+      "www-authenticate": 'Basic realm="hostile"',
+      "content-type": "application/json",
+    });
+    res.end(
+      JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }),
+    );
+  };
+  const notFound = (res: ServerResponse, code: string): void => {
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ errors: [{ code, message: "not found" }] }));
+  };
+
+  const other = createHttpServer((req, res) => {
+    const seen = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: { ...req.headers },
+      status: 0,
+    };
+    otherRequests.push(seen);
+    req.resume();
+    const signed = (req.url ?? "").endsWith("?signature=e2e");
+    if (!signed && (users === undefined || !basicOk(req.headers, users))) {
+      seen.status = 401;
+      deny(res);
+      return;
+    }
+    const blob = blobs.get((req.url ?? "").replace(/^\/storage\//, "").split("?")[0] ?? "");
+    if (blob === undefined) {
+      seen.status = 404;
+      notFound(res, "BLOB_UNKNOWN");
+      return;
+    }
+    seen.status = 200;
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": blob.bytes.length,
+    });
+    res.end(req.method === "HEAD" ? undefined : blob.bytes);
+  });
+  const otherPort = await listen(other);
+  // Another host name for the same machine: `localhost` is not `127.0.0.1`.
+  const otherHost = `localhost:${otherPort}`;
+
+  const handle = (req: IncomingMessage, res: ServerResponse, seen: SeenRequest): void => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    const head = req.method === "HEAD";
+    if (req.method !== "GET" && !head) {
+      seen.status = 405;
+      res.writeHead(405).end();
+      return;
+    }
+    if (users !== undefined && !basicOk(req.headers, users)) {
+      seen.status = 401;
+      deny(res);
+      return;
+    }
+    if (path === "/v2/" || path === "/v2") {
+      seen.status = 200;
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      return;
+    }
+    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
+    const served = m === null ? undefined : images.get(m[1] as string);
+    if (m === null || served === undefined) {
+      seen.status = 404;
+      notFound(res, "NAME_UNKNOWN");
+      return;
+    }
+    const { tag, image, fault } = served;
+    const ref = m[3] as string;
+    if (m[2] === "manifests") {
+      const byTag = !ref.startsWith("sha256:");
+      if (byTag ? ref !== tag : ref !== image.manifest.digest) {
+        seen.status = 404;
+        notFound(res, "MANIFEST_UNKNOWN");
+        return;
+      }
+      if (fault === "oversized-manifest" || fault === "oversized-manifest-unannounced") {
+        const bytes = oversizedManifest(image);
+        const announced = fault === "oversized-manifest";
+        const headers: Record<string, string | number> = {
+          "content-type": image.manifest.mediaType,
+          "docker-content-digest": sha256(bytes),
+        };
+        if (announced) headers["content-length"] = bytes.length;
+        seen.status = 200;
+        res.writeHead(200, headers);
+        if (head) {
+          res.end();
+          return;
+        }
+        // Chunked when unannounced: written in pieces, no length.
+        for (let at = 0; at < bytes.length; at += 1 << 20)
+          res.write(bytes.subarray(at, at + (1 << 20)));
+        res.end();
+        return;
+      }
+      seen.status = 200;
+      res.writeHead(200, {
+        "content-type": image.manifest.mediaType,
+        "content-length": image.manifest.bytes.length,
+        "docker-content-digest": image.manifest.digest,
+      });
+      res.end(head ? undefined : image.manifest.bytes);
+      return;
+    }
+    const blob = [image.config, ...image.layers].find((b) => b.digest === ref);
+    if (blob === undefined) {
+      seen.status = 404;
+      notFound(res, "BLOB_UNKNOWN");
+      return;
+    }
+    const isLayer = blob !== image.config;
+    if (isLayer && (fault === "redirect" || fault === "redirect-unsigned")) {
+      seen.status = 307;
+      const query = fault === "redirect" ? "?signature=e2e" : "";
+      res.writeHead(307, { location: `http://${otherHost}/storage/${blob.digest}${query}` });
+      res.end();
+      return;
+    }
+    const headers = {
+      "content-type": "application/octet-stream",
+      "content-length": blob.bytes.length,
+      "docker-content-digest": blob.digest,
+    };
+    seen.status = 200;
+    if (head) {
+      res.writeHead(200, headers).end();
+      return;
+    }
+    if (isLayer && fault === "wrong-digest") {
+      const wrong = Buffer.from(blob.bytes);
+      for (let i = 0; i < wrong.length; i += 97) wrong[i] = (wrong[i] as number) ^ 0x5a;
+      res.writeHead(200, headers).end(wrong);
+      return;
+    }
+    if (isLayer && fault === "truncated") {
+      res.writeHead(200, headers);
+      // The announced length never arrives: half, then the connection drops.
+      res.write(blob.bytes.subarray(0, blob.bytes.length >> 1), () => res.destroy());
+      return;
+    }
+    res.writeHead(200, headers).end(blob.bytes);
+  };
+
+  const server = createHttpServer((req, res) => {
+    const seen = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: { ...req.headers },
+      status: 0,
+    };
+    requests.push(seen);
+    req.resume();
+    handle(req, res, seen);
+  });
+  const port = await listen(server);
+  return {
+    host: `127.0.0.1:${port}`,
+    requests,
+    other: { host: otherHost, requests: otherRequests },
+    serve(repo, tag, image, fault) {
+      images.set(repo, { tag, image, fault });
+      for (const b of image.layers) blobs.set(b.digest, b);
+    },
+    async stop() {
+      await Promise.all([close(server), close(other)]);
+    },
+  };
+}
