@@ -147,8 +147,12 @@ export class Transport {
       if (body === undefined) delete headers["content-type"];
       const init: RequestInit & { duplex?: "half" } = { method, headers, redirect: "manual" };
       if (body !== undefined) {
-        init.body = body as NonNullable<RequestInit["body"]>;
-        if (!(body instanceof Uint8Array)) init.duplex = "half";
+        if (body instanceof Uint8Array) {
+          init.body = body as NonNullable<RequestInit["body"]>;
+        } else {
+          init.body = streamOf(body);
+          init.duplex = "half";
+        }
       }
       if (spec.signal !== undefined) init.signal = spec.signal;
       const res = await fetch(url, init);
@@ -170,6 +174,23 @@ export class Transport {
       }
     }
   }
+}
+
+// fetch copies every chunk of an async iterable body (into a new
+// Uint8Array, then again in a byte stream); a plain ReadableStream of the
+// chunks is sent as it is.
+function streamOf(body: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await iterator.next();
+      if (done === true) controller.close();
+      else if (value.byteLength > 0) controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason);
+    },
+  });
 }
 
 function isStrataError(err: unknown): boolean {

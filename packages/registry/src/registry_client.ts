@@ -21,9 +21,13 @@ export interface RegistryClientOptions {
   insecure?: readonly string[];
   /** Retries of idempotent requests; default 4 retries, 200 ms doubling to 10 s. */
   retry?: RetryOptions;
-  /** The size of PATCH chunks of large uploads; default 16 MiB. */
+  /**
+   * Upload large blobs in PATCH requests of this size. Default: none, one
+   * PATCH streams the whole blob (as skopeo and containerd do), which keeps
+   * the registry's per-request work to one request per blob.
+   */
   chunkSize?: number;
-  /** Blobs up to this size are uploaded with one PUT; default `chunkSize`. */
+  /** Blobs up to this size are read into memory and uploaded with one PUT; default 16 MiB. */
   monolithicMax?: number;
   /** The largest manifest fetched; default 4 MiB. */
   maxManifestBytes?: number;
@@ -55,18 +59,18 @@ export interface Resolved {
  */
 export class RegistryClient {
   readonly #transport: Transport;
-  readonly #chunkSize: number;
+  readonly #chunkSize: number | undefined;
   readonly #monolithicMax: number;
   readonly #maxManifestBytes: number;
 
   /** @throws {InvalidArgumentError} on a chunk size or manifest limit below 1. */
   constructor(options?: RegistryClientOptions) {
     const userAgent = options?.userAgent ?? "strata-registry/0.0.0";
-    this.#chunkSize = options?.chunkSize ?? 16 << 20;
-    this.#monolithicMax = options?.monolithicMax ?? this.#chunkSize;
+    this.#chunkSize = options?.chunkSize;
+    this.#monolithicMax = options?.monolithicMax ?? Math.min(this.#chunkSize ?? 16 << 20, 16 << 20);
     this.#maxManifestBytes = options?.maxManifestBytes ?? 4 << 20;
     for (const [key, value] of [
-      ["chunkSize", this.#chunkSize],
+      ["chunkSize", this.#chunkSize ?? 1],
       ["maxManifestBytes", this.#maxManifestBytes],
     ] as const) {
       if (!Number.isSafeInteger(value) || value < 1) {

@@ -71,6 +71,35 @@ describe("Repository.pushBlob", () => {
     }
   });
 
+  it("streams a large blob in one PATCH by default", async () => {
+    const proxy = await startHttpProxy(registry.port);
+    try {
+      const repo = client({ monolithicMax: 64 * 1024 }).repository(
+        `127.0.0.1:${proxy.port}/push/stream`,
+      );
+      const large = randomBytes(3 * 1024 * 1024 + 5);
+      expect(await repo.pushBlob(descOf(large), chunksOf(large, 100_000))).toBe("uploaded");
+      const methods = proxy.requests.map((r) => r.method);
+      expect(methods).toEqual(["HEAD", "POST", "PATCH", "PUT"]);
+      expect(proxy.requests[2]?.headers["content-range"]).toBe(`0-${large.length - 1}`);
+      expect(await collect(repo.fetchBlob(descOf(large)))).toEqual(large);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("refuses a streamed source longer or shorter than its descriptor, storing nothing", async () => {
+    const repo = client({ monolithicMax: 1024 }).repository(`${registry.host}/push/stream-size`);
+    const data = randomBytes(50_000);
+    for (const size of [49_999, 50_001]) {
+      const desc = { ...descOf(data), size };
+      const err = await caught(repo.pushBlob(desc, chunksOf(data, 7000)));
+      expect(isInvalidArgument(err), String(err)).toBe(true);
+      expect(String(err)).toMatch(/source has/);
+      expect(await repo.statBlob(desc.digest)).toBeUndefined();
+    }
+  });
+
   it("uploads an empty blob", async () => {
     const repo = client().repository(`${registry.host}/push/empty`);
     const empty = new Uint8Array(0);

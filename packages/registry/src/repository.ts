@@ -61,7 +61,8 @@ export interface RepositoryInit {
   /** The host that serves its API (`registry-1.docker.io`). */
   readonly host: string;
   readonly name: string;
-  readonly chunkSize: number;
+  /** PATCH chunk size; undefined: one streamed PATCH per blob. */
+  readonly chunkSize: number | undefined;
   readonly monolithicMax: number;
   readonly maxManifestBytes: number;
 }
@@ -384,8 +385,9 @@ export class Repository {
   /**
    * Uploads a blob unless the repository has it: HEAD first, then a
    * cross-repository mount when `mountFrom` is given, then an upload, one
-   * PUT for blobs up to the client's `monolithicMax`, PATCH chunks of
-   * `chunkSize` otherwise. The source is not read when the blob exists or
+   * PUT for blobs up to the client's `monolithicMax`, else one PATCH that
+   * streams the source (or PATCH chunks of the client's `chunkSize`), then
+   * the closing PUT. The source is not read when the blob exists or
    * was mounted (a function source is not even called).
    *
    * @throws {InvalidArgumentError} when the source's size differs from `desc.size`.
@@ -431,7 +433,10 @@ export class Repository {
         const bytes = await readSource(stream, desc.size, desc.digest);
         location = await this.#finish(location, desc.digest, bytes, scopes, signal);
       } else {
-        location = await this.#chunks(location, desc, stream, scopes, signal);
+        location =
+          this.#init.chunkSize === undefined
+            ? await this.#streamed(location, desc, stream, scopes, signal)
+            : await this.#chunks(location, desc, stream, this.#init.chunkSize, scopes, signal);
         location = await this.#finish(location, desc.digest, undefined, scopes, signal);
       }
     } catch (err) {
@@ -452,14 +457,71 @@ export class Repository {
     return "uploaded";
   }
 
-  async #chunks(
+  // One PATCH whose body is the source, checked against the descriptor's
+  // size as it goes: a longer source fails before the extra bytes are sent,
+  // a shorter one fails before the upload is closed.
+  async #streamed(
     location: string,
     desc: Pick<Descriptor, "digest" | "size">,
     stream: AsyncIterable<Uint8Array>,
     scopes: string[],
     signal: AbortSignal | undefined,
   ): Promise<string> {
-    const buffer = new Uint8Array(this.#init.chunkSize);
+    let sent = 0;
+    let failure: Error | undefined;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of stream) {
+        if (sent + chunk.byteLength > desc.size) {
+          failure = new InvalidArgumentError(
+            `cannot push blob ${desc.digest}: source has more than ${desc.size} bytes`,
+          );
+          throw failure;
+        }
+        sent += chunk.byteLength;
+        yield chunk;
+      }
+      if (sent !== desc.size) {
+        failure = new InvalidArgumentError(
+          `cannot push blob ${desc.digest}: source has ${sent} bytes, descriptor says ${desc.size}`,
+        );
+        throw failure;
+      }
+    }
+    let res: Response;
+    try {
+      res = await this.#init.transport.request({
+        method: "PATCH",
+        host: this.#init.host,
+        target: location,
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-range": `0-${desc.size - 1}`,
+          "content-length": String(desc.size),
+        },
+        body: counted(),
+        scopes,
+        idempotent: false,
+        expect: [202],
+        signal,
+      });
+    } catch (err) {
+      // The body's own error says more than the aborted request's.
+      throw failure ?? err;
+    }
+    await res.body?.cancel().catch(() => {});
+    if (failure !== undefined) throw failure;
+    return nextLocation(res, `PATCH blob upload ${desc.digest}`);
+  }
+
+  async #chunks(
+    location: string,
+    desc: Pick<Descriptor, "digest" | "size">,
+    stream: AsyncIterable<Uint8Array>,
+    chunkSize: number,
+    scopes: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    const buffer = new Uint8Array(chunkSize);
     let filled = 0;
     let sent = 0;
     const flush = async (): Promise<void> => {
