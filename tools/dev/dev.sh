@@ -55,6 +55,34 @@ cmd_demo() {
   step "strata leases rm --sync $lease (collects what only the lease held)"
   "${strata[@]}" leases rm --sync "$lease"
   "${strata[@]}" content ls
+
+  # A directory becomes a ref, the ref an OCI image, the image refs again.
+  local tree layout ref imported
+  tree="$(mktemp -d)"
+  layout="$(mktemp -d)"
+  trap 'rm -rf "$file" "$tree" "$layout"' RETURN
+  mkdir -p "$tree/etc"
+  printf 'built by strata\n' >"$tree/etc/motd"
+  step "strata commit DIR (a directory into a ref)"
+  ref="$("${strata[@]}" commit --description demo "$tree" | tail -n 1)"
+  echo "$ref"
+  step "strata image export $ref --to oci:LAYOUT:demo --compression zstd"
+  "${strata[@]}" image export "$ref" --to "oci:$layout:demo" --compression zstd
+  step "strata image import oci:LAYOUT:demo"
+  imported="$("${strata[@]}" image import "oci:$layout:demo" | tail -n 1)"
+  if [ "$imported" = "$ref" ]; then
+    echo "$imported (the same ref: its layers, by chain ID, were already here)"
+  else
+    echo "$imported"
+  fi
+  step "strata ref ls; strata du"
+  "${strata[@]}" ref ls
+  "${strata[@]}" du
+  step "strata ref rm, then prune what is left of the demo"
+  "${strata[@]}" ref rm "$ref"
+  [ "$imported" = "$ref" ] || "${strata[@]}" ref rm "$imported"
+  "${strata[@]}" prune --all >/dev/null
+  "${strata[@]}" ref ls
 }
 
 case "${1:-}" in
