@@ -62,6 +62,9 @@ export const USAGE = `usage: stratad [options]
   --group NAME|GID         let this group use the socket (mode 0660)
   --snapshotter NAME       the default snapshotter: overlayfs or native (default: overlayfs where supported)
   --log-level LEVEL        debug, info, warn or error
+  --max-message-size N     the largest gRPC message, in bytes (default 16 MiB; 4M, 16MiB accepted)
+  --max-concurrent-streams N  streams one client connection may open at once (default 100)
+  --stream-idle-timeout D  cut a stream with no traffic for this long (default 5m; 500ms, 30s, 2m)
   --tcp HOST:PORT          also serve on TCP, with mutual TLS only (needs the three below)
   --tls-cert FILE          the server certificate (PEM)
   --tls-key FILE           its private key (PEM)
@@ -92,6 +95,18 @@ export async function loadConfig(
   if (parsed.group !== undefined) flags.group = parsed.group;
   if (parsed.snapshotter !== undefined) flags.snapshotter = parsed.snapshotter;
   if (parsed.logLevel !== undefined) flags.logLevel = checkLevel(parsed.logLevel);
+  if (parsed.maxMessageSize !== undefined) {
+    flags.maxMessageBytes = parseByteSize("--max-message-size", parsed.maxMessageSize);
+  }
+  if (parsed.maxConcurrentStreams !== undefined) {
+    flags.maxConcurrentStreams = parseCount(
+      "--max-concurrent-streams",
+      parsed.maxConcurrentStreams,
+    );
+  }
+  if (parsed.streamIdleTimeout !== undefined) {
+    flags.streamIdleTimeoutMs = parseDurationMs("--stream-idle-timeout", parsed.streamIdleTimeout);
+  }
   if (parsed.tcp !== undefined) flags.tcpAddress = parsed.tcp;
   if (parsed.tlsCert !== undefined) flags.tlsCert = parsed.tlsCert;
   if (parsed.tlsKey !== undefined) flags.tlsKey = parsed.tlsKey;
@@ -118,6 +133,9 @@ function parseFlags(argv: readonly string[]) {
       group: { type: "string" },
       snapshotter: { type: "string" },
       "log-level": { type: "string" },
+      "max-message-size": { type: "string" },
+      "max-concurrent-streams": { type: "string" },
+      "stream-idle-timeout": { type: "string" },
       tcp: { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -134,12 +152,68 @@ function parseFlags(argv: readonly string[]) {
     group: values.group,
     snapshotter: values.snapshotter,
     logLevel: values["log-level"],
+    maxMessageSize: values["max-message-size"],
+    maxConcurrentStreams: values["max-concurrent-streams"],
+    streamIdleTimeout: values["stream-idle-timeout"],
     tcp: values.tcp,
     tlsCert: values["tls-cert"],
     tlsKey: values["tls-key"],
     tlsCa: values["tls-ca"],
     help: values.help === true,
   };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1 << 20,
+  mb: 1 << 20,
+  mib: 1 << 20,
+  g: 1 << 30,
+  gb: 1 << 30,
+  gib: 1 << 30,
+};
+
+/**
+ * Reads a size in bytes: a number, optionally with a binary unit
+ * (`512`, `4k`, `16M`, `16MiB`, `1G`). Throws InvalidArgumentError on
+ * anything else, zero, or more than 2 GiB (HTTP/2 frames cannot carry more).
+ */
+export function parseByteSize(flag: string, text: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = SIZE_UNITS[(match?.[2] ?? "").toLowerCase()];
+  const bytes = match === null || unit === undefined ? Number.NaN : Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(`${flag}: "${text}" is not a size between 1 byte and 2 GiB`);
+  }
+  return bytes;
+}
+
+/**
+ * Reads a duration into milliseconds: `250ms`, `30s`, `5m`, `1h`, or a bare
+ * number of milliseconds. Throws InvalidArgumentError on anything else or zero.
+ */
+export function parseDurationMs(flag: string, text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|)$/.exec(text.trim());
+  const scale = { "": 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? ""] ?? 1;
+  const ms = match === null ? Number.NaN : Math.round(Number(match[1]) * scale);
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new InvalidArgumentError(
+      `${flag}: "${text}" is not a positive duration (500ms, 30s, 5m)`,
+    );
+  }
+  return ms;
+}
+
+function parseCount(flag: string, text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`${flag}: "${text}" is not a positive integer`);
+  }
+  return n;
 }
 
 function checkLevel(level: string): LogLevel {

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cache } from "@strata/api/cache";
 import { Content } from "@strata/api/content";
@@ -15,6 +16,7 @@ import { StrataRoot } from "@strata/core";
 import { fromSystemError, InvalidArgumentError } from "@strata/errdefs";
 import type { DaemonConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { isFastRead, readFastPath } from "./read_fast_path.ts";
 import { type RunningServer, serveTls, serveUnix } from "./server.ts";
 import { cacheService } from "./services/cache.ts";
 import { contentService } from "./services/content.ts";
@@ -89,7 +91,10 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     router.service(Version, versionService("dev"));
     router.service(Introspection, introspectionService(plugins, uuid));
     router.service(Health, healthService(health));
-    router.service(Cache, cacheService({ gc: () => root.gc() }));
+    router.service(
+      Cache,
+      cacheService({ gc: () => root.gc(), cache: (ns) => root.session(ns).cache }),
+    );
     router.service(Diff, diffService(content));
     router.service(
       Snapshots,
@@ -102,8 +107,17 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   };
   let server: RunningServer;
   let tcp: RunningServer | undefined;
+  const fastPath = (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
+    if (!isFastRead(req)) return false;
+    readFastPath(content, req, res).catch((err: unknown) => {
+      log.error("read failed", { error: String(err) });
+      res.stream.destroy();
+    });
+    return true;
+  };
   const common = {
     routes,
+    fastPath,
     maxMessageBytes: config.maxMessageBytes,
     maxConcurrentStreams: config.maxConcurrentStreams,
     streamIdleTimeoutMs: config.streamIdleTimeoutMs,
@@ -114,6 +128,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
       socket: config.socket,
       ...(config.group !== undefined ? { gid: resolveGroup(config.group) } : {}),
       routes,
+      fastPath,
       maxMessageBytes: config.maxMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
       streamIdleTimeoutMs: config.streamIdleTimeoutMs,

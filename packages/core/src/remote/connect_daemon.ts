@@ -41,7 +41,7 @@ export function connectDaemon(
         snapshotter: name ?? defaultSnapshotter,
         ...(opts?.lease !== undefined ? { lease: opts.lease } : {}),
       }),
-    cache: remoteCacheOps(),
+    cache: remoteCacheOps(transport, { namespace }),
     async gc(opts): Promise<GcReport> {
       const res = await call(() =>
         cache.garbageCollect(

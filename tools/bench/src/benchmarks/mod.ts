@@ -1,6 +1,8 @@
 import type { Benchmark } from "../benchmark.ts";
 import { applyBenchmark } from "./apply.ts";
 import { compressBenchmarks } from "./compress.ts";
+import { daemonInfoBenchmark } from "./daemon_info.ts";
+import { daemonRwBenchmarks } from "./daemon_rw.ts";
 import { diffOverlayBenchmark } from "./diff_overlay.ts";
 import { diffWalkBenchmark } from "./diff_walk.ts";
 import { digestBenchmark } from "./digest.ts";
@@ -24,4 +26,6 @@ export const BENCHMARKS: readonly Benchmark[] = [
   ...mergeBenchmarks,
   imageExportBenchmark,
   imageImportBenchmark,
+  ...daemonRwBenchmarks,
+  daemonInfoBenchmark,
 ];

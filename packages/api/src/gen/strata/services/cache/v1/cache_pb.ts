@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file strata/services/cache/v1/cache.proto.
  */
 export const file_strata_services_cache_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("CiRzdHJhdGEvc2VydmljZXMvY2FjaGUvdjEvY2FjaGUucHJvdG8SGHN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MSKKAgoLVXNhZ2VSZWNvcmQSCgoCaWQYASABKAkSDwoHbXV0YWJsZRgCIAEoCBIOCgZpbl91c2UYAyABKAgSDAoEc2l6ZRgEIAEoAxIPCgdwYXJlbnRzGAUgAygJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdXNhZ2VfY291bnQYCCABKAMSEwoLZGVzY3JpcHRpb24YCSABKAkSEwoLcmVjb3JkX3R5cGUYCiABKAkSDgoGc2hhcmVkGAsgASgIIiMKEERpc2tVc2FnZVJlcXVlc3QSDwoHZmlsdGVycxgBIAMoCSJLChFEaXNrVXNhZ2VSZXNwb25zZRI2CgdyZWNvcmRzGAEgAygLMiUuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlVzYWdlUmVjb3JkIpMBCgxQcnVuZVJlcXVlc3QSDwoHZmlsdGVycxgBIAMoCRILCgNhbGwYAiABKAgSHQoVa2VlcF9kdXJhdGlvbl9zZWNvbmRzGAMgASgDEhYKDnJlc2VydmVkX3NwYWNlGAQgASgDEhYKDm1heF91c2VkX3NwYWNlGAUgASgDEhYKDm1pbl9mcmVlX3NwYWNlGAYgASgDIkcKDVBydW5lUmVzcG9uc2USNgoHcmVtb3ZlZBgBIAEoCzIlLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5Vc2FnZVJlY29yZCIXChVHYXJiYWdlQ29sbGVjdFJlcXVlc3QikAEKFkdhcmJhZ2VDb2xsZWN0UmVzcG9uc2USFwoPcmVtb3ZlZF9jb250ZW50GAEgASgDEhUKDXJlbW92ZWRfYnl0ZXMYAiABKAMSFgoOcmVtb3ZlZF9sZWFzZXMYAyABKAMSGQoRcmVtb3ZlZF9zbmFwc2hvdHMYBCABKAMSEwoLZHVyYXRpb25fbXMYBSABKAEiaQoSRXhwb3J0SW1hZ2VSZXF1ZXN0Eg4KBnJlZl9pZBgBIAEoCRITCgtjb21wcmVzc2lvbhgCIAEoCRIZChFmb3JjZV9jb21wcmVzc2lvbhgDIAEoCBITCgtkZXN0aW5hdGlvbhgEIAEoCSIyChJJbXBvcnRJbWFnZVJlcXVlc3QSDgoGc291cmNlGAEgASgJEgwKBGxhenkYAiABKAgisQEKCFByb2dyZXNzEgoKAmlkGAEgASgJEg4KBmFjdGlvbhgCIAEoCRIPCgdjdXJyZW50GAMgASgDEg0KBXRvdGFsGAQgASgDEgwKBGRvbmUYBSABKAgSLAoGcmVzdWx0GAYgASgLMhwuY29udGFpbmVyZC50eXBlcy5EZXNjcmlwdG9yEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyhAQKBUNhY2hlEmQKCURpc2tVc2FnZRIqLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5EaXNrVXNhZ2VSZXF1ZXN0Gisuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkRpc2tVc2FnZVJlc3BvbnNlEloKBVBydW5lEiYuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlBydW5lUmVxdWVzdBonLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5QcnVuZVJlc3BvbnNlMAEScwoOR2FyYmFnZUNvbGxlY3QSLy5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuR2FyYmFnZUNvbGxlY3RSZXF1ZXN0GjAuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkdhcmJhZ2VDb2xsZWN0UmVzcG9uc2USYQoLRXhwb3J0SW1hZ2USLC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuRXhwb3J0SW1hZ2VSZXF1ZXN0GiIuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlByb2dyZXNzMAESYQoLSW1wb3J0SW1hZ2USLC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuSW1wb3J0SW1hZ2VSZXF1ZXN0GiIuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlByb2dyZXNzMAFiBnByb3RvMw", [file_containerd_types_descriptor, file_google_protobuf_timestamp]);
+  fileDesc("CiRzdHJhdGEvc2VydmljZXMvY2FjaGUvdjEvY2FjaGUucHJvdG8SGHN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MSKKAgoLVXNhZ2VSZWNvcmQSCgoCaWQYASABKAkSDwoHbXV0YWJsZRgCIAEoCBIOCgZpbl91c2UYAyABKAgSDAoEc2l6ZRgEIAEoAxIPCgdwYXJlbnRzGAUgAygJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdXNhZ2VfY291bnQYCCABKAMSEwoLZGVzY3JpcHRpb24YCSABKAkSEwoLcmVjb3JkX3R5cGUYCiABKAkSDgoGc2hhcmVkGAsgASgIIiMKEERpc2tVc2FnZVJlcXVlc3QSDwoHZmlsdGVycxgBIAMoCSJLChFEaXNrVXNhZ2VSZXNwb25zZRI2CgdyZWNvcmRzGAEgAygLMiUuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlVzYWdlUmVjb3JkIo8CCgxQcnVuZVJlcXVlc3QSDwoHZmlsdGVycxgBIAMoCRILCgNhbGwYAiABKAgSHQoVa2VlcF9kdXJhdGlvbl9zZWNvbmRzGAMgASgDEhsKDnJlc2VydmVkX3NwYWNlGAQgASgDSACIAQESGwoObWF4X3VzZWRfc3BhY2UYBSABKANIAYgBARIbCg5taW5fZnJlZV9zcGFjZRgGIAEoA0gCiAEBEh0KEGtlZXBfZHVyYXRpb25fbXMYByABKANIA4gBAUIRCg9fcmVzZXJ2ZWRfc3BhY2VCEQoPX21heF91c2VkX3NwYWNlQhEKD19taW5fZnJlZV9zcGFjZUITChFfa2VlcF9kdXJhdGlvbl9tcyJHCg1QcnVuZVJlc3BvbnNlEjYKB3JlbW92ZWQYASABKAsyJS5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuVXNhZ2VSZWNvcmQiFwoVR2FyYmFnZUNvbGxlY3RSZXF1ZXN0IpABChZHYXJiYWdlQ29sbGVjdFJlc3BvbnNlEhcKD3JlbW92ZWRfY29udGVudBgBIAEoAxIVCg1yZW1vdmVkX2J5dGVzGAIgASgDEhYKDnJlbW92ZWRfbGVhc2VzGAMgASgDEhkKEXJlbW92ZWRfc25hcHNob3RzGAQgASgDEhMKC2R1cmF0aW9uX21zGAUgASgBIqUBChJFeHBvcnRJbWFnZVJlcXVlc3QSDgoGcmVmX2lkGAEgASgJEhMKC2NvbXByZXNzaW9uGAIgASgJEhkKEWZvcmNlX2NvbXByZXNzaW9uGAMgASgIEhMKC2Rlc3RpbmF0aW9uGAQgASgJEjoKCHJlZ2lzdHJ5GAUgASgLMiguc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlJlZ2lzdHJ5QWNjZXNzIscBChJJbXBvcnRJbWFnZVJlcXVlc3QSDgoGc291cmNlGAEgASgJEhEKBGxhenkYAiABKAhIAIgBARI6CghyZWdpc3RyeRgDIAEoCzIoLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5SZWdpc3RyeUFjY2VzcxI0CghwbGF0Zm9ybRgEIAEoCzIiLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5QbGF0Zm9ybRITCgtkZXNjcmlwdGlvbhgFIAEoCUIHCgVfbGF6eSJ9Cg5SZWdpc3RyeUFjY2VzcxIWCg5pbnNlY3VyZV9ob3N0cxgBIAMoCRIQCgh1c2VybmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIVCg1kb2NrZXJfY29uZmlnGAQgASgJEhgKEG5vX2RvY2tlcl9jb25maWcYBSABKAgiPQoIUGxhdGZvcm0SCgoCb3MYASABKAkSFAoMYXJjaGl0ZWN0dXJlGAIgASgJEg8KB3ZhcmlhbnQYAyABKAkiiQEKClJlZlN1bW1hcnkSCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRzaXplGAMgASgDEjAKDGxhc3RfdXNlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLZGVzY3JpcHRpb24YBSABKAkSDAoEbGF6eRgGIAEoCCKvAwoHUmVmSW5mbxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCGNoYWluX2lkGAMgASgJEhUKDWJsb2JfY2hhaW5faWQYBCABKAkSDAoEYmxvYhgFIAEoCRIPCgdkaWZmX2lkGAYgASgJEhIKCm1lZGlhX3R5cGUYByABKAkSDgoGcGFyZW50GAggASgJEhUKDW1lcmdlX3BhcmVudHMYCSADKAkSGQoRbG93ZXJfZGlmZl9wYXJlbnQYCiABKAkSGQoRdXBwZXJfZGlmZl9wYXJlbnQYCyABKAkSDAoEc2l6ZRgMIAEoAxITCgtkZXNjcmlwdGlvbhgNIAEoCRIuCgpjcmVhdGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3VzYWdlX2NvdW50GBAgASgDEgwKBGxhenkYESABKAgSFAoMY2FjaGVfcG9saWN5GBIgASgJEhMKC3JlY29yZF90eXBlGBMgASgJIhEKD0xpc3RSZWZzUmVxdWVzdCJGChBMaXN0UmVmc1Jlc3BvbnNlEjIKBHJlZnMYASADKAsyJC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuUmVmU3VtbWFyeSIbCg1HZXRSZWZSZXF1ZXN0EgoKAmlkGAEgASgJIkEKDkdldFJlZlJlc3BvbnNlEi8KBGluZm8YASABKAsyIS5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuUmVmSW5mbyIgChFSZW1vdmVSZWZzUmVxdWVzdBILCgNpZHMYASADKAkiTAoSUmVtb3ZlUmVmc1Jlc3BvbnNlEjYKB3JlbW92ZWQYASADKAsyJS5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuVXNhZ2VSZWNvcmQijAEKFkNvbW1pdERpcmVjdG9yeVJlcXVlc3QSEQoJZGlyZWN0b3J5GAEgASgJEg4KBnBhcmVudBgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRI6CghyZWdpc3RyeRgEIAEoCzIoLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5SZWdpc3RyeUFjY2VzcyLDAQoRRXhwb3J0SW1hZ2VSZXN1bHQSLgoIbWFuaWZlc3QYASABKAsyHC5jb250YWluZXJkLnR5cGVzLkRlc2NyaXB0b3ISLAoGY29uZmlnGAIgASgLMhwuY29udGFpbmVyZC50eXBlcy5EZXNjcmlwdG9yEiwKBmxheWVycxgDIAMoCzIcLmNvbnRhaW5lcmQudHlwZXMuRGVzY3JpcHRvchISCgpibG9ic19zZW50GAQgASgDEg4KBnRhcmdldBgFIAEoCSKeAQoRSW1wb3J0SW1hZ2VSZXN1bHQSCwoDcmVmGAEgASgJEgwKBHJlZnMYAiADKAkSLgoIbWFuaWZlc3QYAyABKAsyHC5jb250YWluZXJkLnR5cGVzLkRlc2NyaXB0b3ISLAoGY29uZmlnGAQgASgLMhwuY29udGFpbmVyZC50eXBlcy5EZXNjcmlwdG9yEhAKCGNoYWluX2lkGAUgASgJIvMCCghQcm9ncmVzcxIKCgJpZBgBIAEoCRIOCgZhY3Rpb24YAiABKAkSDwoHY3VycmVudBgDIAEoAxINCgV0b3RhbBgEIAEoAxIMCgRkb25lGAUgASgIEiwKBnJlc3VsdBgGIAEoCzIcLmNvbnRhaW5lcmQudHlwZXMuRGVzY3JpcHRvchItCgl0aW1lc3RhbXAYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkIKDWV4cG9ydF9yZXN1bHQYCCABKAsyKy5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuRXhwb3J0SW1hZ2VSZXN1bHQSQgoNaW1wb3J0X3Jlc3VsdBgJIAEoCzIrLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5JbXBvcnRJbWFnZVJlc3VsdBI4Cg1jb21taXRfcmVzdWx0GAogASgLMiEuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlJlZkluZm8ymAcKBUNhY2hlEmQKCURpc2tVc2FnZRIqLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5EaXNrVXNhZ2VSZXF1ZXN0Gisuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkRpc2tVc2FnZVJlc3BvbnNlEloKBVBydW5lEiYuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlBydW5lUmVxdWVzdBonLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5QcnVuZVJlc3BvbnNlMAEScwoOR2FyYmFnZUNvbGxlY3QSLy5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuR2FyYmFnZUNvbGxlY3RSZXF1ZXN0GjAuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkdhcmJhZ2VDb2xsZWN0UmVzcG9uc2USYQoLRXhwb3J0SW1hZ2USLC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuRXhwb3J0SW1hZ2VSZXF1ZXN0GiIuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlByb2dyZXNzMAESYQoLSW1wb3J0SW1hZ2USLC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuSW1wb3J0SW1hZ2VSZXF1ZXN0GiIuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLlByb2dyZXNzMAESYQoITGlzdFJlZnMSKS5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuTGlzdFJlZnNSZXF1ZXN0Giouc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkxpc3RSZWZzUmVzcG9uc2USWwoGR2V0UmVmEicuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkdldFJlZlJlcXVlc3QaKC5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuR2V0UmVmUmVzcG9uc2USZwoKUmVtb3ZlUmVmcxIrLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5SZW1vdmVSZWZzUmVxdWVzdBosLnN0cmF0YS5zZXJ2aWNlcy5jYWNoZS52MS5SZW1vdmVSZWZzUmVzcG9uc2USaQoPQ29tbWl0RGlyZWN0b3J5EjAuc3RyYXRhLnNlcnZpY2VzLmNhY2hlLnYxLkNvbW1pdERpcmVjdG9yeVJlcXVlc3QaIi5zdHJhdGEuc2VydmljZXMuY2FjaGUudjEuUHJvZ3Jlc3MwAWIGcHJvdG8z", [file_containerd_types_descriptor, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message strata.services.cache.v1.UsageRecord
@@ -132,26 +132,35 @@ export type PruneRequest = Message<"strata.services.cache.v1.PruneRequest"> & {
   all: boolean;
 
   /**
-   * Keep what was used within this many seconds.
+   * Keep what was used within this many seconds (keep_duration_ms wins when set).
    *
    * @generated from field: int64 keep_duration_seconds = 3;
    */
   keepDurationSeconds: bigint;
 
   /**
-   * @generated from field: int64 reserved_space = 4;
+   * Unset: no such limit (0 is a limit of zero bytes).
+   *
+   * @generated from field: optional int64 reserved_space = 4;
    */
-  reservedSpace: bigint;
+  reservedSpace?: bigint | undefined;
 
   /**
-   * @generated from field: int64 max_used_space = 5;
+   * @generated from field: optional int64 max_used_space = 5;
    */
-  maxUsedSpace: bigint;
+  maxUsedSpace?: bigint | undefined;
 
   /**
-   * @generated from field: int64 min_free_space = 6;
+   * @generated from field: optional int64 min_free_space = 6;
    */
-  minFreeSpace: bigint;
+  minFreeSpace?: bigint | undefined;
+
+  /**
+   * Keep what was used within this many milliseconds.
+   *
+   * @generated from field: optional int64 keep_duration_ms = 7;
+   */
+  keepDurationMs?: bigint | undefined;
 };
 
 /**
@@ -255,6 +264,11 @@ export type ExportImageRequest = Message<"strata.services.cache.v1.ExportImageRe
    * @generated from field: string destination = 4;
    */
   destination: string;
+
+  /**
+   * @generated from field: strata.services.cache.v1.RegistryAccess registry = 5;
+   */
+  registry?: RegistryAccess | undefined;
 };
 
 /**
@@ -276,9 +290,30 @@ export type ImportImageRequest = Message<"strata.services.cache.v1.ImportImageRe
   source: string;
 
   /**
-   * @generated from field: bool lazy = 2;
+   * Unset: lazy for registries, not for OCI layouts.
+   *
+   * @generated from field: optional bool lazy = 2;
    */
-  lazy: boolean;
+  lazy?: boolean | undefined;
+
+  /**
+   * @generated from field: strata.services.cache.v1.RegistryAccess registry = 3;
+   */
+  registry?: RegistryAccess | undefined;
+
+  /**
+   * Unset: the daemon's own platform.
+   *
+   * @generated from field: strata.services.cache.v1.Platform platform = 4;
+   */
+  platform?: Platform | undefined;
+
+  /**
+   * Description of the refs created; empty: the source.
+   *
+   * @generated from field: string description = 5;
+   */
+  description: string;
 };
 
 /**
@@ -287,6 +322,441 @@ export type ImportImageRequest = Message<"strata.services.cache.v1.ImportImageRe
  */
 export const ImportImageRequestSchema: GenMessage<ImportImageRequest> = /*@__PURE__*/
   messageDesc(file_strata_services_cache_v1_cache, 8);
+
+/**
+ * How the daemon reaches registries on behalf of the caller.
+ *
+ * @generated from message strata.services.cache.v1.RegistryAccess
+ */
+export type RegistryAccess = Message<"strata.services.cache.v1.RegistryAccess"> & {
+  /**
+   * Hosts spoken to over plain HTTP besides the loopback ones.
+   *
+   * @generated from field: repeated string insecure_hosts = 1;
+   */
+  insecureHosts: string[];
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 3;
+   */
+  password: string;
+
+  /**
+   * The directory of docker's config.json on the daemon's host; empty: the daemon's default.
+   *
+   * @generated from field: string docker_config = 4;
+   */
+  dockerConfig: string;
+
+  /**
+   * Read no docker config at all.
+   *
+   * @generated from field: bool no_docker_config = 5;
+   */
+  noDockerConfig: boolean;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.RegistryAccess.
+ * Use `create(RegistryAccessSchema)` to create a new message.
+ */
+export const RegistryAccessSchema: GenMessage<RegistryAccess> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 9);
+
+/**
+ * @generated from message strata.services.cache.v1.Platform
+ */
+export type Platform = Message<"strata.services.cache.v1.Platform"> & {
+  /**
+   * @generated from field: string os = 1;
+   */
+  os: string;
+
+  /**
+   * @generated from field: string architecture = 2;
+   */
+  architecture: string;
+
+  /**
+   * @generated from field: string variant = 3;
+   */
+  variant: string;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.Platform.
+ * Use `create(PlatformSchema)` to create a new message.
+ */
+export const PlatformSchema: GenMessage<Platform> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 10);
+
+/**
+ * What a ref is: BuildKit's kinds, and "mutable" for an uncommitted record.
+ *
+ * @generated from message strata.services.cache.v1.RefSummary
+ */
+export type RefSummary = Message<"strata.services.cache.v1.RefSummary"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * Bytes; -1 when not computed yet.
+   *
+   * @generated from field: int64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_used_at = 4;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string description = 5;
+   */
+  description: string;
+
+  /**
+   * Its blobs are still in a remote.
+   *
+   * @generated from field: bool lazy = 6;
+   */
+  lazy: boolean;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.RefSummary.
+ * Use `create(RefSummarySchema)` to create a new message.
+ */
+export const RefSummarySchema: GenMessage<RefSummary> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 11);
+
+/**
+ * @generated from message strata.services.cache.v1.RefInfo
+ */
+export type RefInfo = Message<"strata.services.cache.v1.RefInfo"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string chain_id = 3;
+   */
+  chainId: string;
+
+  /**
+   * @generated from field: string blob_chain_id = 4;
+   */
+  blobChainId: string;
+
+  /**
+   * @generated from field: string blob = 5;
+   */
+  blob: string;
+
+  /**
+   * @generated from field: string diff_id = 6;
+   */
+  diffId: string;
+
+  /**
+   * @generated from field: string media_type = 7;
+   */
+  mediaType: string;
+
+  /**
+   * @generated from field: string parent = 8;
+   */
+  parent: string;
+
+  /**
+   * @generated from field: repeated string merge_parents = 9;
+   */
+  mergeParents: string[];
+
+  /**
+   * @generated from field: string lower_diff_parent = 10;
+   */
+  lowerDiffParent: string;
+
+  /**
+   * @generated from field: string upper_diff_parent = 11;
+   */
+  upperDiffParent: string;
+
+  /**
+   * @generated from field: int64 size = 12;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: string description = 13;
+   */
+  description: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 14;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_used_at = 15;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: int64 usage_count = 16;
+   */
+  usageCount: bigint;
+
+  /**
+   * @generated from field: bool lazy = 17;
+   */
+  lazy: boolean;
+
+  /**
+   * "default" or "retain".
+   *
+   * @generated from field: string cache_policy = 18;
+   */
+  cachePolicy: string;
+
+  /**
+   * @generated from field: string record_type = 19;
+   */
+  recordType: string;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.RefInfo.
+ * Use `create(RefInfoSchema)` to create a new message.
+ */
+export const RefInfoSchema: GenMessage<RefInfo> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 12);
+
+/**
+ * @generated from message strata.services.cache.v1.ListRefsRequest
+ */
+export type ListRefsRequest = Message<"strata.services.cache.v1.ListRefsRequest"> & {
+};
+
+/**
+ * Describes the message strata.services.cache.v1.ListRefsRequest.
+ * Use `create(ListRefsRequestSchema)` to create a new message.
+ */
+export const ListRefsRequestSchema: GenMessage<ListRefsRequest> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 13);
+
+/**
+ * @generated from message strata.services.cache.v1.ListRefsResponse
+ */
+export type ListRefsResponse = Message<"strata.services.cache.v1.ListRefsResponse"> & {
+  /**
+   * @generated from field: repeated strata.services.cache.v1.RefSummary refs = 1;
+   */
+  refs: RefSummary[];
+};
+
+/**
+ * Describes the message strata.services.cache.v1.ListRefsResponse.
+ * Use `create(ListRefsResponseSchema)` to create a new message.
+ */
+export const ListRefsResponseSchema: GenMessage<ListRefsResponse> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 14);
+
+/**
+ * @generated from message strata.services.cache.v1.GetRefRequest
+ */
+export type GetRefRequest = Message<"strata.services.cache.v1.GetRefRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.GetRefRequest.
+ * Use `create(GetRefRequestSchema)` to create a new message.
+ */
+export const GetRefRequestSchema: GenMessage<GetRefRequest> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 15);
+
+/**
+ * @generated from message strata.services.cache.v1.GetRefResponse
+ */
+export type GetRefResponse = Message<"strata.services.cache.v1.GetRefResponse"> & {
+  /**
+   * @generated from field: strata.services.cache.v1.RefInfo info = 1;
+   */
+  info?: RefInfo | undefined;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.GetRefResponse.
+ * Use `create(GetRefResponseSchema)` to create a new message.
+ */
+export const GetRefResponseSchema: GenMessage<GetRefResponse> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 16);
+
+/**
+ * @generated from message strata.services.cache.v1.RemoveRefsRequest
+ */
+export type RemoveRefsRequest = Message<"strata.services.cache.v1.RemoveRefsRequest"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+};
+
+/**
+ * Describes the message strata.services.cache.v1.RemoveRefsRequest.
+ * Use `create(RemoveRefsRequestSchema)` to create a new message.
+ */
+export const RemoveRefsRequestSchema: GenMessage<RemoveRefsRequest> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 17);
+
+/**
+ * @generated from message strata.services.cache.v1.RemoveRefsResponse
+ */
+export type RemoveRefsResponse = Message<"strata.services.cache.v1.RemoveRefsResponse"> & {
+  /**
+   * @generated from field: repeated strata.services.cache.v1.UsageRecord removed = 1;
+   */
+  removed: UsageRecord[];
+};
+
+/**
+ * Describes the message strata.services.cache.v1.RemoveRefsResponse.
+ * Use `create(RemoveRefsResponseSchema)` to create a new message.
+ */
+export const RemoveRefsResponseSchema: GenMessage<RemoveRefsResponse> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 18);
+
+/**
+ * @generated from message strata.services.cache.v1.CommitDirectoryRequest
+ */
+export type CommitDirectoryRequest = Message<"strata.services.cache.v1.CommitDirectoryRequest"> & {
+  /**
+   * An absolute path on the daemon's host.
+   *
+   * @generated from field: string directory = 1;
+   */
+  directory: string;
+
+  /**
+   * @generated from field: string parent = 2;
+   */
+  parent: string;
+
+  /**
+   * @generated from field: string description = 3;
+   */
+  description: string;
+
+  /**
+   * @generated from field: strata.services.cache.v1.RegistryAccess registry = 4;
+   */
+  registry?: RegistryAccess | undefined;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.CommitDirectoryRequest.
+ * Use `create(CommitDirectoryRequestSchema)` to create a new message.
+ */
+export const CommitDirectoryRequestSchema: GenMessage<CommitDirectoryRequest> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 19);
+
+/**
+ * @generated from message strata.services.cache.v1.ExportImageResult
+ */
+export type ExportImageResult = Message<"strata.services.cache.v1.ExportImageResult"> & {
+  /**
+   * @generated from field: containerd.types.Descriptor manifest = 1;
+   */
+  manifest?: Descriptor | undefined;
+
+  /**
+   * @generated from field: containerd.types.Descriptor config = 2;
+   */
+  config?: Descriptor | undefined;
+
+  /**
+   * @generated from field: repeated containerd.types.Descriptor layers = 3;
+   */
+  layers: Descriptor[];
+
+  /**
+   * @generated from field: int64 blobs_sent = 4;
+   */
+  blobsSent: bigint;
+
+  /**
+   * @generated from field: string target = 5;
+   */
+  target: string;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.ExportImageResult.
+ * Use `create(ExportImageResultSchema)` to create a new message.
+ */
+export const ExportImageResultSchema: GenMessage<ExportImageResult> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 20);
+
+/**
+ * @generated from message strata.services.cache.v1.ImportImageResult
+ */
+export type ImportImageResult = Message<"strata.services.cache.v1.ImportImageResult"> & {
+  /**
+   * @generated from field: string ref = 1;
+   */
+  ref: string;
+
+  /**
+   * @generated from field: repeated string refs = 2;
+   */
+  refs: string[];
+
+  /**
+   * @generated from field: containerd.types.Descriptor manifest = 3;
+   */
+  manifest?: Descriptor | undefined;
+
+  /**
+   * @generated from field: containerd.types.Descriptor config = 4;
+   */
+  config?: Descriptor | undefined;
+
+  /**
+   * @generated from field: string chain_id = 5;
+   */
+  chainId: string;
+};
+
+/**
+ * Describes the message strata.services.cache.v1.ImportImageResult.
+ * Use `create(ImportImageResultSchema)` to create a new message.
+ */
+export const ImportImageResultSchema: GenMessage<ImportImageResult> = /*@__PURE__*/
+  messageDesc(file_strata_services_cache_v1_cache, 21);
 
 /**
  * One progress event of a long operation.
@@ -320,7 +790,7 @@ export type Progress = Message<"strata.services.cache.v1.Progress"> & {
   done: boolean;
 
   /**
-   * Set on the last message of an export or import.
+   * Set on the last message of an export or import (the manifest).
    *
    * @generated from field: containerd.types.Descriptor result = 6;
    */
@@ -330,6 +800,23 @@ export type Progress = Message<"strata.services.cache.v1.Progress"> & {
    * @generated from field: google.protobuf.Timestamp timestamp = 7;
    */
   timestamp?: Timestamp | undefined;
+
+  /**
+   * The whole result, on the last message of each kind of call.
+   *
+   * @generated from field: strata.services.cache.v1.ExportImageResult export_result = 8;
+   */
+  exportResult?: ExportImageResult | undefined;
+
+  /**
+   * @generated from field: strata.services.cache.v1.ImportImageResult import_result = 9;
+   */
+  importResult?: ImportImageResult | undefined;
+
+  /**
+   * @generated from field: strata.services.cache.v1.RefInfo commit_result = 10;
+   */
+  commitResult?: RefInfo | undefined;
 };
 
 /**
@@ -337,7 +824,7 @@ export type Progress = Message<"strata.services.cache.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_strata_services_cache_v1_cache, 9);
+  messageDesc(file_strata_services_cache_v1_cache, 22);
 
 /**
  * Strata's own service: the cache manager's records, disk usage, pruning,
@@ -394,6 +881,46 @@ export const Cache: GenService<{
   importImage: {
     methodKind: "server_streaming";
     input: typeof ImportImageRequestSchema;
+    output: typeof ProgressSchema;
+  },
+  /**
+   * ListRefs lists every record of the namespace, oldest first.
+   *
+   * @generated from rpc strata.services.cache.v1.Cache.ListRefs
+   */
+  listRefs: {
+    methodKind: "unary";
+    input: typeof ListRefsRequestSchema;
+    output: typeof ListRefsResponseSchema;
+  },
+  /**
+   * GetRef returns the record of one ref.
+   *
+   * @generated from rpc strata.services.cache.v1.Cache.GetRef
+   */
+  getRef: {
+    methodKind: "unary";
+    input: typeof GetRefRequestSchema;
+    output: typeof GetRefResponseSchema;
+  },
+  /**
+   * RemoveRefs removes records (all or none), then collects garbage.
+   *
+   * @generated from rpc strata.services.cache.v1.Cache.RemoveRefs
+   */
+  removeRefs: {
+    methodKind: "unary";
+    input: typeof RemoveRefsRequestSchema;
+    output: typeof RemoveRefsResponseSchema;
+  },
+  /**
+   * CommitDirectory copies a directory on the daemon's host into a new ref.
+   *
+   * @generated from rpc strata.services.cache.v1.Cache.CommitDirectory
+   */
+  commitDirectory: {
+    methodKind: "server_streaming";
+    input: typeof CommitDirectoryRequestSchema;
     output: typeof ProgressSchema;
   },
 }> = /*@__PURE__*/

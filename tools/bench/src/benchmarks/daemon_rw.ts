@@ -1,0 +1,218 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { UnavailableError } from "@strata/errdefs";
+import { type BenchContainerd, startContainerd } from "../_containerd.ts";
+import type { Benchmark, Prepared, Side } from "../benchmark.ts";
+import { findProgram } from "../find_program.ts";
+import { parseSize } from "../stats.ts";
+import { DEFAULT_DIGEST_SIZE, writeInput } from "./digest.ts";
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, "..", "..", "..", "..");
+const strata = join(repo, "bin", "strata");
+
+/** A stratad started for a benchmark, on a socket in a temporary directory. */
+export interface BenchStratad {
+  /** Its socket path. */
+  socket: string;
+  /** `unix://` + the socket, for `strata --address`. */
+  address: string;
+  /** Stops it (SIGTERM) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Starts stratad from the repository's sources; Unavailable when it does not come up. */
+export async function startStratad(): Promise<BenchStratad> {
+  const dir = await mkdtemp(join(tmpdir(), "strata-bench-stratad-"));
+  const socket = join(dir, "stratad.sock");
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      join(repo, "apps/daemon/src/main.ts"),
+      "--root",
+      join(dir, "root"),
+      "--socket",
+      socket,
+      "--log-level",
+      "warn",
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 300 && !existsSync(socket); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(socket)) {
+    await stop();
+    throw new UnavailableError("stratad did not start");
+  }
+  return { socket, address: `unix://${socket}`, stop };
+}
+
+async function strataCli(args: readonly string[]): Promise<string> {
+  const { stdout } = await run(strata, [...args], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+// The setup both directions share: an input file, a stratad, an embedded
+// root and (when installed) a containerd.
+async function prepare(): Promise<{
+  size: number;
+  file: string;
+  digest: string;
+  root: string;
+  daemon: BenchStratad;
+  containerd: BenchContainerd | undefined;
+  teardown: () => Promise<void>;
+}> {
+  const envSize = process.env.STRATA_BENCH_SIZE;
+  const size = envSize === undefined || envSize === "" ? DEFAULT_DIGEST_SIZE : parseSize(envSize);
+  const dir = await mkdtemp(join(tmpdir(), "strata-bench-daemon-rw-"));
+  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const teardown = async () => {
+    for (const c of cleanups.reverse()) await c();
+  };
+  try {
+    const file = join(dir, "input.bin");
+    const digest = `sha256:${await writeInput(file, size, {})}`;
+    const daemon = await startStratad();
+    cleanups.push(() => daemon.stop());
+    const containerd = (await findProgram("containerd")) ? await startContainerd() : undefined;
+    if (containerd !== undefined) cleanups.push(() => containerd.stop());
+    return { size, file, digest, root: join(dir, "root"), daemon, containerd, teardown };
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+}
+
+/**
+ * `daemon_write`: a file (1 GiB, or `STRATA_BENCH_SIZE`) into the content
+ * store through stratad's socket (`strata --address unix://… content
+ * ingest FILE`: containerd's Write protocol over gRPC), versus the same CLI
+ * on an embedded root (`--root`), and versus `ctr content ingest` into a
+ * real containerd. Each run stores the whole file: the previous blob is
+ * removed and collected first (untimed).
+ */
+export const daemonWriteBenchmark: Benchmark = {
+  name: "daemon_write",
+  description: "content ingest over stratad's socket vs embedded root vs ctr (containerd)",
+  async setup(): Promise<Prepared> {
+    const p = await prepare();
+    const ingest = ["content", "ingest", "--ref", "bench-ref", p.file];
+    const peers: Side[] = [
+      {
+        name: "embedded",
+        command: { argv: [strata, "--root", p.root, ...ingest], expectOutput: p.digest },
+      },
+    ];
+    if (p.containerd !== undefined) {
+      peers.push({
+        name: "ctr-ingest",
+        command: {
+          argv: [
+            "sh",
+            "-c",
+            'exec ctr -a "$1" -n bench content ingest bench-ref < "$2"',
+            "sh",
+            p.containerd.socket,
+            p.file,
+          ],
+        },
+      });
+    }
+    const containerd = p.containerd;
+    return {
+      bytes: p.size,
+      strata: { argv: [strata, "--address", p.daemon.address, ...ingest], expectOutput: p.digest },
+      peers,
+      async beforeRun(side) {
+        if (side === "strata") {
+          await strataCli(["--address", p.daemon.address, "content", "rm", p.digest]);
+          await strataCli(["--address", p.daemon.address, "gc"]);
+        } else if (side === "embedded") {
+          await rm(p.root, { recursive: true, force: true });
+        } else if (side === "ctr-ingest" && containerd !== undefined) {
+          await containerd.ctr(["content", "rm", p.digest]).catch(() => "");
+          await containerd.ctr(["leases", "create", "--id", "bench-gc"]);
+          await containerd.ctr(["leases", "rm", "--sync", "bench-gc"]);
+        }
+      },
+      teardown: p.teardown,
+    };
+  },
+};
+
+/**
+ * `daemon_read`: a stored blob (1 GiB, or `STRATA_BENCH_SIZE`) to
+ * /dev/null through stratad's socket (`strata --address unix://… content
+ * get`: containerd's Read over gRPC), versus the same CLI on an embedded
+ * root, and versus `ctr content get` from a real containerd. Every side's
+ * output is checked once against the digest during setup.
+ */
+export const daemonReadBenchmark: Benchmark = {
+  name: "daemon_read",
+  description: "content get over stratad's socket vs embedded root vs ctr (containerd)",
+  async setup(): Promise<Prepared> {
+    const p = await prepare();
+    try {
+      const hex = p.digest.slice("sha256:".length);
+      // Held by a lease on every side, so no collector takes it between runs.
+      await strataCli(["--root", p.root, "leases", "create", "--id", "keep", "--expires", "0"]);
+      await strataCli(["--root", p.root, "content", "ingest", "--lease", "keep", p.file]);
+      const address = p.daemon.address;
+      await strataCli(["--address", address, "leases", "create", "--id", "keep", "--expires", "0"]);
+      await strataCli(["--address", address, "content", "ingest", "--lease", "keep", p.file]);
+      const get = ["content", "get", p.digest];
+      const sides: [string, readonly [string, ...string[]]][] = [
+        ["strata", [strata, "--address", address, ...get]],
+        ["embedded", [strata, "--root", p.root, ...get]],
+      ];
+      if (p.containerd !== undefined) {
+        // ctr's ingest lease ends with the command: a gc.root label keeps the blob.
+        await run("sh", [
+          "-c",
+          'ctr -a "$1" -n bench content ingest bench-ref < "$2" && ctr -a "$1" -n bench content label "$3" containerd.io/gc.root=bench',
+          "sh",
+          p.containerd.socket,
+          p.file,
+          p.digest,
+        ]);
+        sides.push(["ctr-get", ["ctr", "-a", p.containerd.socket, "-n", "bench", ...get]]);
+      }
+      for (const [name, argv] of sides) {
+        const check = await run("sh", ["-c", '"$@" | sha256sum', "sh", ...argv]);
+        if (!check.stdout.startsWith(hex)) {
+          throw new UnavailableError(`${name} read back ${check.stdout.slice(0, 64)}, not ${hex}`);
+        }
+      }
+      const [first, ...rest] = sides;
+      return {
+        bytes: p.size,
+        strata: { argv: (first as (typeof sides)[0])[1] },
+        peers: rest.map(([name, argv]) => ({ name, command: { argv } })),
+        teardown: p.teardown,
+      };
+    } catch (err) {
+      await p.teardown();
+      throw err;
+    }
+  },
+};
+
+/** Both directions: `daemon_write` and `daemon_read`. */
+export const daemonRwBenchmarks: readonly Benchmark[] = [daemonWriteBenchmark, daemonReadBenchmark];
