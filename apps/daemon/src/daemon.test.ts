@@ -3,12 +3,15 @@
 // behave as the local store does.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeBlob } from "@strata/content";
 import { contentSuite } from "@strata/content/testsuite";
 import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core";
+import { digestOf } from "@strata/oci";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "./config.ts";
 import { startDaemon } from "./daemon.ts";
@@ -90,5 +93,39 @@ describe("startDaemon", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("RemoteContentStore.readerAt", () => {
+  it("reads sequentially from one stream, and anywhere after a jump", async () => {
+    const transport = daemonTransport(`unix://${await sharedDaemon()}`);
+    const lease = await new RemoteLeaseManager(transport, { namespace: "reads" }).create({});
+    const store = new RemoteContentStore(transport, { namespace: "reads", lease: lease.id });
+    const data = randomBytes(5 * 1024 * 1024 + 123);
+    const desc = { digest: digestOf(data), size: data.length };
+    await writeBlob(store, "reads", data, desc);
+    const reader = await store.readerAt(desc);
+    try {
+      const got = Buffer.alloc(data.length);
+      const piece = new Uint8Array(700_000);
+      // Sequential reads with a size that never lines up with the stream's messages.
+      for (let at = 0; at < data.length; ) {
+        const n = await reader.readAt(piece, at);
+        expect(n).toBeGreaterThan(0);
+        got.set(piece.subarray(0, n), at);
+        at += n;
+      }
+      expect(got.equals(data)).toBe(true);
+      // Backwards, forwards, past the end.
+      for (const at of [3_000_000, 10, 4_999_999, data.length - 5]) {
+        const n = await reader.readAt(piece, at);
+        expect(n).toBe(Math.min(piece.length, data.length - at));
+        expect(Buffer.from(piece.subarray(0, n)).equals(data.subarray(at, at + n))).toBe(true);
+      }
+      expect(await reader.readAt(piece, data.length)).toBe(0);
+    } finally {
+      await reader.close();
+    }
+    await expect(reader.readAt(new Uint8Array(1), 0)).rejects.toThrow(/closed/);
   });
 });

@@ -111,43 +111,18 @@ export class RemoteContentStore implements Store {
     await call(() => this.#client.delete({ digest }, this.#opts(options)));
   }
 
+  /**
+   * A reader over one blob. Sequential reads (`readAt` at the offset where
+   * the last one ended, as streams and copies read) are served from one Read
+   * call that runs ahead to the end of the blob; a read anywhere else starts
+   * a new call there.
+   */
   async readerAt(
     desc: { digest: Digest; size?: number },
     options?: { signal?: AbortSignal },
   ): Promise<ReaderAt> {
     const size = desc.size ?? (await this.info(desc.digest, options)).size;
-    const client = this.#client;
-    const opts = this.#opts(options);
-    let closed = false;
-    return {
-      size,
-      async readAt(buffer: Uint8Array, offset: number): Promise<number> {
-        if (closed) throw new FailedPreconditionError(`reader of ${desc.digest} is closed`);
-        if (!Number.isSafeInteger(offset) || offset < 0) {
-          throw new InvalidArgumentError(
-            `read of ${desc.digest} at offset ${offset}: not a valid offset`,
-          );
-        }
-        if (offset >= size || buffer.byteLength === 0) return 0;
-        let n = 0;
-        try {
-          for await (const res of client.read(
-            { digest: desc.digest, offset: BigInt(offset), size: BigInt(buffer.byteLength) },
-            opts,
-          )) {
-            const room = buffer.byteLength - n;
-            buffer.set(res.data.subarray(0, room), n);
-            n += Math.min(room, res.data.byteLength);
-          }
-        } catch (err) {
-          throw fromRemote(err);
-        }
-        return n;
-      },
-      async close(): Promise<void> {
-        closed = true;
-      },
-    };
+    return new RemoteReader(this.#client, desc.digest, size, this.#opts(options));
   }
 
   async status(ref: string, options?: { signal?: AbortSignal }): Promise<Status> {
@@ -183,8 +158,104 @@ export class RemoteContentStore implements Store {
   }
 }
 
-// One bidirectional Write call, driven request by request: every request
-// waits for its reply, as containerd's proxy writer does.
+// A ReaderAt over a Read call that streams from `#position` to the end of
+// the blob; `#pending` holds what the last reply left over.
+class RemoteReader implements ReaderAt {
+  readonly size: number;
+  readonly #client: Client<typeof Content>;
+  readonly #digest: Digest;
+  readonly #opts: { headers: Record<string, string>; signal?: AbortSignal };
+  #stream: AsyncIterator<{ data: Uint8Array }> | undefined;
+  #abort: AbortController | undefined;
+  #position = -1;
+  #pending: Uint8Array = new Uint8Array(0);
+  #closed = false;
+
+  constructor(
+    client: Client<typeof Content>,
+    digest: Digest,
+    size: number,
+    opts: { headers: Record<string, string>; signal?: AbortSignal },
+  ) {
+    this.#client = client;
+    this.#digest = digest;
+    this.size = size;
+    this.#opts = opts;
+  }
+
+  async readAt(buffer: Uint8Array, offset: number): Promise<number> {
+    if (this.#closed) throw new FailedPreconditionError(`reader of ${this.#digest} is closed`);
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new InvalidArgumentError(
+        `read of ${this.#digest} at offset ${offset}: not a valid offset`,
+      );
+    }
+    if (offset >= this.size || buffer.byteLength === 0) return 0;
+    if (this.#stream === undefined || offset !== this.#position) this.#start(offset);
+    const stream = this.#stream as AsyncIterator<{ data: Uint8Array }>;
+    let n = 0;
+    try {
+      while (n < buffer.byteLength && this.#position < this.size) {
+        if (this.#pending.byteLength === 0) {
+          const next = await stream.next();
+          if (next.done === true) break;
+          this.#pending = next.value.data;
+          continue;
+        }
+        const take = Math.min(buffer.byteLength - n, this.#pending.byteLength);
+        buffer.set(this.#pending.subarray(0, take), n);
+        this.#pending = this.#pending.subarray(take);
+        n += take;
+        this.#position += take;
+      }
+    } catch (err) {
+      this.#stop();
+      throw fromRemote(err);
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop();
+  }
+
+  #start(offset: number): void {
+    this.#stop();
+    const abort = new AbortController();
+    const outer = this.#opts.signal;
+    const signal = outer === undefined ? abort.signal : AbortSignal.any([outer, abort.signal]);
+    this.#abort = abort;
+    this.#stream = this.#client
+      .read(
+        { digest: this.#digest, offset: BigInt(offset), size: BigInt(this.size - offset) },
+        { headers: this.#opts.headers, signal },
+      )
+      [Symbol.asyncIterator]();
+    this.#position = offset;
+    this.#pending = new Uint8Array(0);
+  }
+
+  #stop(): void {
+    this.#abort?.abort(new Error("read no longer needed"));
+    const stream = this.#stream;
+    this.#stream = undefined;
+    this.#abort = undefined;
+    this.#pending = new Uint8Array(0);
+    stream?.return?.().catch(() => {});
+  }
+}
+
+// One bidirectional Write call. A chunk goes out in 1 MiB messages without
+// waiting for each reply (up to WRITE_WINDOW bytes in flight); every reply
+// is checked, in order, against the offset its message should reach, and
+// `write` resolves when all of its replies are in. Other requests (stat,
+// commit, truncate) wait for their reply, as containerd's proxy writer does.
+/** Data per Write message: containerd's client sends 1 MiB too. */
+const WRITE_MESSAGE = 1 << 20;
+/** Bytes sent ahead of their replies. */
+const WRITE_WINDOW = 8 << 20;
+
 class WriteStream implements Writer {
   readonly ref: string;
   readonly #options: WriterOptions;
@@ -198,6 +269,11 @@ class WriteStream implements Writer {
   #startedAt = new Date(0);
   #updatedAt = new Date(0);
   #done = false;
+  /** Where the next message's data starts (the daemon's offset once all replies are in). */
+  #sent = 0;
+  /** Messages sent and not yet answered: the offset each must reach, and its size. */
+  readonly #inflight: { end: number; bytes: number }[] = [];
+  #inflightBytes = 0;
 
   constructor(
     client: Client<typeof Content>,
@@ -239,10 +315,24 @@ class WriteStream implements Writer {
   }
 
   async #request(req: WriteInit): Promise<WriteContentResponse> {
+    await this.#drain();
+    this.#sendOnly(req);
+    const res = await this.#receive();
+    this.#sent = this.#offset;
+    return res;
+  }
+
+  #sendOnly(req: WriteInit): void {
     if (this.#done || this.#send === undefined || this.#replies === undefined) {
       throw new FailedPreconditionError(`writer for "${this.ref}" is closed`);
     }
     this.#send(req);
+  }
+
+  async #receive(): Promise<WriteContentResponse> {
+    if (this.#replies === undefined) {
+      throw new FailedPreconditionError(`writer for "${this.ref}" is closed`);
+    }
     let next: IteratorResult<WriteContentResponse>;
     try {
       next = await this.#replies.next();
@@ -263,6 +353,24 @@ class WriteStream implements Writer {
     return res;
   }
 
+  // Takes the reply of the oldest message in flight and checks its offset.
+  async #ack(): Promise<void> {
+    const due = this.#inflight.shift();
+    if (due === undefined) return;
+    this.#inflightBytes -= due.bytes;
+    await this.#receive();
+    if (this.#offset !== due.end) {
+      this.#done = true;
+      throw new DataLossError(
+        `write of "${this.ref}": the daemon is at offset ${this.#offset}, expected ${due.end}`,
+      );
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#inflight.length > 0) await this.#ack();
+  }
+
   async status(): Promise<Status> {
     await this.#request({ action: WriteAction.STAT });
     return {
@@ -276,18 +384,17 @@ class WriteStream implements Writer {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    // Stay well under the 16 MiB message limit.
-    const max = 1 << 20;
-    for (let at = 0; at < chunk.byteLength; at += max) {
-      const data = chunk.subarray(at, Math.min(at + max, chunk.byteLength));
-      const before = this.#offset;
-      await this.#request({ action: WriteAction.WRITE, offset: BigInt(before), data });
-      if (this.#offset !== before + data.byteLength) {
-        throw new DataLossError(
-          `write of "${this.ref}": the daemon is at offset ${this.#offset}, expected ${before + data.byteLength}`,
-        );
-      }
+    for (let at = 0; at < chunk.byteLength; at += WRITE_MESSAGE) {
+      const data = chunk.subarray(at, Math.min(at + WRITE_MESSAGE, chunk.byteLength));
+      this.#sendOnly({ action: WriteAction.WRITE, offset: BigInt(this.#sent), data });
+      this.#sent += data.byteLength;
+      this.#inflight.push({ end: this.#sent, bytes: data.byteLength });
+      this.#inflightBytes += data.byteLength;
+      while (this.#inflightBytes > WRITE_WINDOW) await this.#ack();
     }
+    // Every reply in: the chunk is no longer needed (the caller may reuse
+    // it), and offset and digest are the daemon's after it.
+    await this.#drain();
   }
 
   digest(): Digest {
@@ -295,6 +402,7 @@ class WriteStream implements Writer {
   }
 
   async commit(size: number, expected: Digest | undefined, options?: CommitOptions): Promise<void> {
+    await this.#drain();
     await this.#request({
       action: WriteAction.COMMIT,
       total: BigInt(size),
@@ -306,6 +414,7 @@ class WriteStream implements Writer {
   }
 
   async truncate(size: number): Promise<void> {
+    await this.#drain();
     if (!Number.isSafeInteger(size) || size < 0 || size > this.#offset) {
       throw new InvalidArgumentError(
         `cannot truncate "${this.ref}" to ${size}: the ingest has ${this.#offset} bytes`,
