@@ -12,7 +12,7 @@ import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Store } from "@strata/content";
-import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core";
+import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import { isNotFound } from "@strata/errdefs";
 import type { Digest } from "@strata/oci";
 import { afterAll, describe, expect, it } from "vitest";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBlob } from "@strata/content";
 import { contentSuite } from "@strata/content/testsuite";
-import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core";
+import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import { digestOf } from "@strata/oci";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "./config.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { Diff } from "@strata/api/diff";
-import { daemonTransport, RemoteLeaseManager, scopeHeaders } from "@strata/core";
+import { daemonTransport, RemoteLeaseManager, scopeHeaders } from "@strata/core/remote";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "./config.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ReadContentRequestSchema, ReadContentResponseSchema } from "@strata/api/content";
-import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core";
+import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import type { Digest } from "@strata/oci";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig } from "./config.ts";

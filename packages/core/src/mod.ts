@@ -51,10 +51,6 @@ export {
   removeLeasesOfDeadProcesses,
   withProcessLease,
 } from "./process_leases.ts";
-export { connectDaemon } from "./remote/connect_daemon.ts";
-export { RemoteContentStore, scopeHeaders } from "./remote/content_client.ts";
-export { RemoteLeaseManager } from "./remote/leases_client.ts";
-export { daemonTransport, MAX_MESSAGE_BYTES, socketPathOf } from "./remote/transport.ts";
 export { defaultRoot, type RootLayout, rootLayout } from "./root.ts";
 export type { GcReport, Session } from "./session.ts";
 export { type OpenRootOptions, openRoot, StrataRoot } from "./strata_root.ts";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core";
+import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import { UnavailableError } from "@strata/errdefs";
 import type { Digest } from "@strata/oci";
 import { startContainerd } from "../_containerd.ts";

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalStore, type Store } from "@strata/content";
-import { connectDaemon } from "@strata/core";
+import { connectDaemon } from "@strata/core/remote";
 import { FailedPreconditionError, InvalidArgumentError, isAlreadyExists } from "@strata/errdefs";
 import { LABEL_GC_REF_CONTENT, LABEL_GC_ROOT, type LeaseManager } from "@strata/leases";
 import { MetadataDB } from "@strata/metadata";
