@@ -1,6 +1,7 @@
+import type * as http2 from "node:http2";
 import { connect as netConnect } from "node:net";
 import type { Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { InvalidArgumentError } from "@strata/errdefs";
 
 /** The largest gRPC message sent or accepted, as containerd's client sets it. */
@@ -19,13 +20,45 @@ export function socketPathOf(address: string): string {
   );
 }
 
+// HTTP/2 flow control: what the daemon may send before this client says it
+// has read it, per stream and per connection. The protocol's default, 64 KiB
+// for both, makes a 1 MiB Read reply wait on sixteen window updates.
+const STREAM_WINDOW_BYTES = 4 << 20;
+const CONNECTION_WINDOW_BYTES = 16 << 20;
+
+// Widens the connection's receive window on the first request of each
+// session (connect-node opens sessions itself; a stream knows its session).
+class WideWindowSessionManager extends Http2SessionManager {
+  readonly #widened = new WeakSet<http2.Http2Session>();
+
+  override async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream> {
+    const stream = await super.request(method, path, headers, options);
+    const session = stream.session;
+    if (session !== undefined && !this.#widened.has(session)) {
+      this.#widened.add(session);
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    }
+    return stream;
+  }
+}
+
 /** A gRPC transport over HTTP/2 on the daemon's unix socket. */
 export function daemonTransport(address: string): Transport {
   const path = socketPathOf(address);
+  const options: http2.ClientSessionOptions = {
+    createConnection: () => netConnect(path),
+    settings: { initialWindowSize: STREAM_WINDOW_BYTES },
+  };
   return createGrpcTransport({
     baseUrl: "http://localhost",
     readMaxBytes: MAX_MESSAGE_BYTES,
     writeMaxBytes: MAX_MESSAGE_BYTES,
-    nodeOptions: { createConnection: () => netConnect(path) },
+    nodeOptions: options,
+    sessionManager: new WideWindowSessionManager("http://localhost", {}, options),
   });
 }
