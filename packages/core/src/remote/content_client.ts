@@ -246,13 +246,13 @@ class RemoteReader implements ReaderAt {
   }
 }
 
-// One bidirectional Write call. A chunk goes out in 1 MiB messages without
+// One bidirectional Write call. A chunk goes out in 4 MiB messages without
 // waiting for each reply (up to WRITE_WINDOW bytes in flight); every reply
 // is checked, in order, against the offset its message should reach, and
 // `write` resolves when all of its replies are in. Other requests (stat,
 // commit, truncate) wait for their reply, as containerd's proxy writer does.
-/** Data per Write message: containerd's client sends 1 MiB too. */
-const WRITE_MESSAGE = 1 << 20;
+/** Data per Write message (containerd's client sends 1 MiB; both servers take up to 16 MiB): a local writer takes 4 MiB without a copy. */
+const WRITE_MESSAGE = 4 << 20;
 /** Bytes sent ahead of their replies. */
 const WRITE_WINDOW = 8 << 20;
 
