@@ -4,9 +4,8 @@
 // records every request (so a test can count uploads and blob fetches); and
 // a hostile registry that speaks the distribution API badly on purpose, with
 // a second "other host" that a redirect points to.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import {
   createServer as createHttpServer,
   request as httpRequest,
@@ -15,26 +14,12 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import { createServer as createTcpServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
+import { startRegistry as startReferenceRegistry } from "@strata/registry/testing";
 
 const exec = promisify(execFile);
 
-/** The registry binary (Debian's `docker-registry`, distribution 2.8). */
-export const REGISTRY_BINARY: string =
-  process.env.STRATA_E2E_REGISTRY ?? "/usr/bin/docker-registry";
-
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
+export { freePort, REGISTRY_BINARY } from "@strata/registry/testing";
 
 /** A user of the htpasswd gate. */
 export interface Credentials {
@@ -77,79 +62,11 @@ export async function htpasswdLine(user: Credentials): Promise<string> {
 export async function startRegistry(
   options: { users?: readonly Credentials[] } = {},
 ): Promise<Registry> {
-  const root = await mkdtemp(join(tmpdir(), "e2e-registry-"));
-  const port = await freePort();
-  const data = join(root, "data");
-  const lines = [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${data}`,
-    "  delete:",
-    "    enabled: true",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-  ];
-  if (options.users !== undefined) {
-    const file = join(root, "htpasswd");
-    const entries = await Promise.all(options.users.map(htpasswdLine));
-    await writeFile(file, `${entries.join("\n")}\n`);
-    lines.push("auth:", "  htpasswd:", "    realm: strata-e2e", `    path: ${file}`);
-  }
-  const config = join(root, "config.yml");
-  await writeFile(config, `${lines.join("\n")}\n`);
-  const child: ChildProcess = spawn(REGISTRY_BINARY, ["serve", config], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const spawnFailed = new Promise<never>((_, reject) => child.once("error", reject));
-  spawnFailed.catch(() => {});
-  const host = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await rm(root, { recursive: true, force: true });
-      throw new Error(`${REGISTRY_BINARY} exited with ${child.exitCode}: ${stderr}`);
-    }
-    try {
-      const res = await Promise.race([fetch(`http://${host}/v2/`), spawnFailed]);
-      await res.body?.cancel();
-      if (res.status === 200 || res.status === 401) break;
-    } catch (err) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        await rm(root, { recursive: true, force: true });
-        throw new Error(`${REGISTRY_BINARY} did not answer on ${host}: ${stderr}`, { cause: err });
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    host,
-    port,
-    root,
-    log: () => stderr,
-    // The filesystem driver keeps nothing in memory (no blob descriptor
-    // cache is configured), so removing its tree empties the registry.
-    wipe: () => rm(data, { recursive: true, force: true }),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once("exit", () => r()));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(root, { recursive: true, force: true });
-    },
-  };
+  const htpasswd =
+    options.users === undefined
+      ? undefined
+      : (await Promise.all(options.users.map(htpasswdLine))).join("\n");
+  return startReferenceRegistry(htpasswd === undefined ? {} : { htpasswd });
 }
 
 /** One request a {@link CountingProxy} or {@link HostileRegistry} saw. */
