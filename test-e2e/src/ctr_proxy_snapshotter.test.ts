@@ -20,6 +20,11 @@ beforeAll(async () => {
   for (const p of ["ctr", "containerd", "umoci", "tar"]) await requireProgram(p);
   strata = await startStratad();
   containerd = await startContainerd([
+    // Snapshots made with ctr are held by no lease and no root label, so any
+    // collection takes them; the first automatic one waits for the startup
+    // delay (later deletions only count until then), so none runs mid-test.
+    '[plugins."io.containerd.gc.v1.scheduler"]',
+    '  startup_delay = "1h"',
     "[proxy_plugins]",
     "  [proxy_plugins.strata]",
     '    type = "snapshot"',

@@ -33,14 +33,19 @@ afterAll(async () => {
 });
 
 // Each block gets its own pair of daemons. Snapshots made with ctr are held by
-// neither a lease nor a gc.root label, so the first successful removal lets
-// either collector take them; with fresh daemons no removal precedes the view
+// neither a lease nor a gc.root label, so a collection after any removal (a
+// commit removes its active snapshot) could take them. containerd's first
+// automatic collection is put off by its startup delay; stratad collects
+// after removals only, and with fresh daemons no removal precedes the view
 // that the later tests read.
 function daemons(): { strata: () => Started; containerd: () => Started } {
   let strata: Started | undefined;
   let containerd: Started | undefined;
   beforeAll(async () => {
-    [strata, containerd] = await Promise.all([startStratad(), startContainerd()]);
+    [strata, containerd] = await Promise.all([
+      startStratad(),
+      startContainerd(['[plugins."io.containerd.gc.v1.scheduler"]', '  startup_delay = "1h"']),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([strata?.stop(), containerd?.stop()]);
