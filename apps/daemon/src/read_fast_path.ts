@@ -10,7 +10,7 @@ import {
   toGrpcStatus,
 } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
-import { LEASE_HEADER, NAMESPACE_HEADER } from "./services/_context.ts";
+import { leaseOf, namespaceOf } from "./services/_context.ts";
 import type { ContentBackend } from "./services/content.ts";
 
 /** The gRPC path {@link readFastPath} serves. */
@@ -79,13 +79,10 @@ export async function readFastPath(
   let reader: ReaderAt | undefined;
   try {
     const request = await readRequest(req);
-    const namespace = String(req.headers[NAMESPACE_HEADER] ?? "");
-    if (namespace === "") {
-      throw new InvalidArgumentError("namespace is required: set the containerd-namespace header");
-    }
-    const lease = String(req.headers[LEASE_HEADER] ?? "");
+    const namespace = namespaceOf(req.headers);
+    const lease = leaseOf(req.headers);
     const digest = validateDigest(request.digest);
-    const store = backend.contentStore(namespace, lease === "" ? {} : { lease });
+    const store = backend.contentStore(namespace, lease === undefined ? {} : { lease });
     reader = await store.readerAt({ digest }, { signal: abort.signal });
     const offset = request.offset < 0n ? 0 : Number(request.offset);
     if (offset > reader.size) {

@@ -1,12 +1,11 @@
 // A real containerd for benchmarks: Debian's package, on a socket in a
 // temporary directory, with only the plugins the benchmarks use.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { UnavailableError } from "@strata/errdefs";
+import { startSocketDaemon } from "./_socket_daemon.ts";
 
 const run = promisify(execFile);
 
@@ -39,32 +38,11 @@ export async function startContainerd(): Promise<BenchContainerd> {
       "",
     ].join("\n"),
   );
-  let child: ChildProcess;
-  try {
-    child = spawn("containerd", ["--config", config], { stdio: "ignore" });
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw new UnavailableError("cannot start containerd", { cause: err });
-  }
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.once("error", () => undefined);
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  for (let i = 0; i < 300 && !existsSync(socket); i++) {
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!existsSync(socket)) {
-    await stop();
-    throw new UnavailableError("containerd did not start (is Debian's containerd installed?)");
-  }
+  const { stop } = await startSocketDaemon(["containerd", "--config", config], {
+    socket,
+    dir,
+    what: "containerd (is Debian's containerd installed?)",
+  });
   return {
     socket,
     async ctr(args) {

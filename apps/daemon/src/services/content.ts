@@ -20,7 +20,7 @@ import {
   OutOfRangeError,
 } from "@strata/errdefs";
 import { type Digest, validateDigest } from "@strata/oci";
-import { leaseOf, namespaceOf } from "./_context.ts";
+import { leaseOf, listBatches, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
 
 /** Where the content service gets a namespace's store. */
@@ -30,7 +30,6 @@ export interface ContentBackend {
 }
 
 // containerd's server sends List in batches of this many records.
-const LIST_BATCH = 100;
 // And Read in chunks of at most this many bytes.
 const READ_CHUNK = 1 << 20;
 
@@ -88,20 +87,17 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
     },
 
     async *list(req, ctx) {
-      const batch: InfoMessage[] = [];
-      const out: InfoMessage[][] = [];
+      let out: InfoMessage[][];
       try {
-        await storeOf(backend, ctx).walk(
-          (info) => {
-            batch.push(infoMessage(info));
-            if (batch.length === LIST_BATCH) out.push(batch.splice(0));
-          },
-          { filters: req.filters, signal: ctx.signal },
+        out = await listBatches((add) =>
+          storeOf(backend, ctx).walk((info) => add(infoMessage(info)), {
+            filters: req.filters,
+            signal: ctx.signal,
+          }),
         );
       } catch (err) {
         throw toConnectError(err);
       }
-      if (batch.length > 0) out.push(batch);
       for (const info of out) yield { info };
     },
 

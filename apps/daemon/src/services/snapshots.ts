@@ -11,7 +11,7 @@ import {
   type SnapshotKind,
   type Snapshotter,
 } from "@strata/snapshots";
-import { leaseOf, NAMESPACE_HEADER, namespaceOf } from "./_context.ts";
+import { leaseOf, listBatches, NAMESPACE_HEADER, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
 
 /** Where the snapshots service gets a namespace's snapshotters. */
@@ -30,7 +30,6 @@ export interface SnapshotsBackend {
 }
 
 // containerd's server sends List in batches of this many records.
-const LIST_BATCH = 100;
 
 const KIND_TO_WIRE: Record<SnapshotKind, Kind> = {
   view: Kind.VIEW,
@@ -148,21 +147,15 @@ export function snapshotsService(backend: SnapshotsBackend): ServiceImpl<typeof 
       });
     },
     async *list(req, ctx) {
-      const out: InfoMessage[][] = [];
-      const batch: InfoMessage[] = [];
+      let out: InfoMessage[][];
       try {
         const sn = await of(ctx, req.snapshotter);
-        await sn.walk(
-          (info) => {
-            batch.push(infoMessage(info));
-            if (batch.length === LIST_BATCH) out.push(batch.splice(0));
-          },
-          { filters: req.filters, signal: ctx.signal },
+        out = await listBatches((add) =>
+          sn.walk((info) => add(infoMessage(info)), { filters: req.filters, signal: ctx.signal }),
         );
       } catch (err) {
         throw toConnectError(err);
       }
-      if (batch.length > 0) out.push(batch);
       for (const info of out) yield { info };
     },
     async usage(req, ctx) {

@@ -1,11 +1,11 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { UnavailableError } from "@strata/errdefs";
 import { type BenchContainerd, startContainerd } from "../_containerd.ts";
+import { startSocketDaemon } from "../_socket_daemon.ts";
 import type { Benchmark, Prepared, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
 import { parseSize } from "../stats.ts";
@@ -29,9 +29,9 @@ export interface BenchStratad {
 export async function startStratad(): Promise<BenchStratad> {
   const dir = await mkdtemp(join(tmpdir(), "strata-bench-stratad-"));
   const socket = join(dir, "stratad.sock");
-  const child: ChildProcess = spawn(
-    process.execPath,
+  const { stop } = await startSocketDaemon(
     [
+      process.execPath,
       join(repo, "apps/daemon/src/main.ts"),
       "--root",
       join(dir, "root"),
@@ -40,26 +40,8 @@ export async function startStratad(): Promise<BenchStratad> {
       "--log-level",
       "warn",
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    { socket, dir, what: "stratad", stderr: "inherit" },
   );
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  for (let i = 0; i < 300 && !existsSync(socket); i++) {
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!existsSync(socket)) {
-    await stop();
-    throw new UnavailableError("stratad did not start");
-  }
   return { socket, address: `unix://${socket}`, stop };
 }
 
