@@ -23,14 +23,20 @@ async function strata(args: string[], stdin = ""): Promise<Result> {
     {
       stdin: Readable.from([Buffer.from(stdin)]),
       stdout: {
-        write: (s: string | Uint8Array) => {
+        write: (s: string | Uint8Array, ...rest: unknown[]) => {
           stdout += Buffer.from(s).toString();
+          // The write callback, last when given, as a Writable calls it.
+          const done = rest.at(-1);
+          if (typeof done === "function") done();
           return true;
         },
       },
       stderr: {
-        write: (s: string | Uint8Array) => {
+        write: (s: string | Uint8Array, ...rest: unknown[]) => {
           stderr += Buffer.from(s).toString();
+          // The write callback, last when given, as a Writable calls it.
+          const done = rest.at(-1);
+          if (typeof done === "function") done();
           return true;
         },
       },

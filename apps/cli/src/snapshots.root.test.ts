@@ -18,8 +18,11 @@ async function strata(args: string[]): Promise<{ code: number; stdout: string; s
   let stdout = "";
   let stderr = "";
   const sink = (add: (s: string) => void) => ({
-    write: (s: string | Uint8Array) => {
+    write: (s: string | Uint8Array, ...rest: unknown[]) => {
       add(Buffer.from(s).toString());
+      // The write callback, last when given, as a Writable calls it.
+      const done = rest.at(-1);
+      if (typeof done === "function") done();
       return true;
     },
   });

@@ -27,6 +27,7 @@ import { leasesService } from "./services/leases.ts";
 import { namespacesService } from "./services/namespaces.ts";
 import { snapshotsService } from "./services/snapshots.ts";
 import { versionService } from "./services/version.ts";
+import { isFastWrite, writeFastPath } from "./write_fast_path.ts";
 
 /** The plugins stratad reports, in containerd's plugin types (plus one per loaded snapshotter). */
 export const PLUGINS: readonly PluginInfo[] = [
@@ -107,13 +108,18 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   };
   let server: RunningServer;
   let tcp: RunningServer | undefined;
+  // containerd's Read and Write, the calls that move blobs, skip connect.
   const fastPath = (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
-    if (!isFastRead(req)) return false;
-    readFastPath(content, req, res).catch((err: unknown) => {
-      log.error("read failed", { error: String(err) });
+    const serve = isFastRead(req)
+      ? readFastPath(content, req, res)
+      : isFastWrite(req)
+        ? writeFastPath(content, req, res, { maxMessageBytes: config.maxMessageBytes })
+        : undefined;
+    serve?.catch((err: unknown) => {
+      log.error("content call failed", { path: req.url, error: String(err) });
       res.stream.destroy();
     });
-    return true;
+    return serve !== undefined;
   };
   const common = {
     routes,

@@ -3,13 +3,9 @@ import type http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ReadContentRequestSchema } from "@strata/api/content";
 import type { ReaderAt } from "@strata/content";
-import {
-  InvalidArgumentError,
-  OutOfRangeError,
-  ResourceExhaustedError,
-  toGrpcStatus,
-} from "@strata/errdefs";
+import { InvalidArgumentError, OutOfRangeError, ResourceExhaustedError } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
+import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
 import { leaseOf, namespaceOf } from "./services/_context.ts";
 import type { ContentBackend } from "./services/content.ts";
 
@@ -43,19 +39,9 @@ function varintLength(value: number): number {
   return n;
 }
 
-/**
- * Whether {@link readFastPath} can serve this request: containerd's Read,
- * in plain gRPC without request compression. Anything else goes to the
- * general handler.
- */
+/** Whether {@link readFastPath} can serve this request: containerd's Read in plain gRPC. */
 export function isFastRead(req: http2.Http2ServerRequest): boolean {
-  const encoding = req.headers["grpc-encoding"];
-  return (
-    req.method === "POST" &&
-    req.url === READ_PATH &&
-    (encoding === undefined || encoding === "identity") &&
-    /^application\/grpc(\+proto)?$/.test(String(req.headers["content-type"] ?? ""))
-  );
+  return isPlainGrpcCall(req, READ_PATH);
 }
 
 /**
@@ -92,8 +78,7 @@ export async function readFastPath(
     }
     const asked = Number(request.size);
     const end = asked <= 0 || offset + asked > reader.size ? reader.size : offset + asked;
-    // Through the compatibility response, which owns the trailers.
-    res.writeHead(200, { "content-type": "application/grpc+proto" });
+    startResponse(res);
     const size = Math.min(CHUNK, Math.max(end - offset, 0));
     // Buffers come back when HTTP/2 is done with them (the write callback).
     const free: Buffer[] = [];
@@ -151,18 +136,9 @@ export async function readFastPath(
       if (!ok) await once(stream, "drain", { signal: abort.signal });
     }
     abort.signal.throwIfAborted();
-    res.addTrailers({ "grpc-status": "0" });
-    res.end();
+    endCall(res);
   } catch (err) {
-    if (stream.destroyed || stream.closed) return;
-    // Headers (if not sent yet), no message, and the status in the trailers.
-    const status = toGrpcStatus(err);
-    if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto" });
-    res.addTrailers({
-      "grpc-status": String(status.code),
-      "grpc-message": encodeURIComponent(status.message),
-    });
-    res.end();
+    endCall(res, err);
   } finally {
     stream.off("close", onClose);
     await reader?.close().catch(() => undefined);

@@ -16,7 +16,7 @@ export interface ServeOptions {
   routes: (router: ConnectRouter) => void;
   /**
    * Serves a request itself instead of the routes (returns true), for the
-   * calls whose speed matters (containerd's Read).
+   * calls whose speed matters (containerd's Read and Write).
    */
   fastPath?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
   /** Largest message read or written. */
@@ -56,7 +56,6 @@ function handlerFor(options: ServeOptions) {
     routes: options.routes,
   });
   return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
-    if (options.fastPath?.(req, res) === true) return;
     // A call can end before its client stopped sending (a refused oversized
     // message, an error in the middle of a Write): after the trailers, reset
     // the stream with NO_ERROR, as grpc-go does, so the client stops sending
@@ -72,6 +71,7 @@ function handlerFor(options: ServeOptions) {
         setImmediate(() => stream.destroy());
       });
     });
+    if (options.fastPath?.(req, res) === true) return;
     handler(req, res);
   };
 }

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { FileReaderAt, readChunks, readerStream } from "@strata/content";
+import { FileReaderAt, readChunks } from "@strata/content";
 import { fromSystemError, isNotFound } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
 import { type Command, group, parseCommandArgs, UsageError } from "../command.ts";
@@ -248,8 +248,12 @@ const get: Command = {
     const backend = await ctx.backend();
     const reader = await backend.content().readerAt({ digest }, { signal: ctx.signal });
     try {
-      for await (const chunk of readerStream(reader, { signal: ctx.signal })) {
-        if (!ctx.io.stdout.write(chunk)) await drained(ctx.io.stdout);
+      // Two reused buffers, the next read while this one is written out;
+      // a buffer goes back to the reader only once its write is done.
+      for await (const chunk of readChunks(reader, { signal: ctx.signal })) {
+        await new Promise<void>((resolve, reject) =>
+          ctx.io.stdout.write(chunk, (err) => (err ? reject(err) : resolve())),
+        );
       }
     } finally {
       await reader.close();
@@ -257,13 +261,6 @@ const get: Command = {
     return 0;
   },
 };
-
-async function drained(stream: {
-  once?: (event: "drain", fn: () => void) => unknown;
-}): Promise<void> {
-  if (stream.once === undefined) return;
-  await new Promise<void>((resolve) => stream.once?.("drain", resolve));
-}
 
 const label: Command = {
   name: "label",

@@ -7,21 +7,15 @@ import {
   InfoSchema,
   type Status as StatusMessage,
   StatusSchema,
-  WriteAction,
   type WriteContentRequest,
   type WriteContentResponse,
-  WriteContentResponseSchema,
 } from "@strata/api/content";
-import type { Info, Status, Store, Writer } from "@strata/content";
-import {
-  AlreadyExistsError,
-  InvalidArgumentError,
-  isNotFound,
-  OutOfRangeError,
-} from "@strata/errdefs";
-import { type Digest, validateDigest } from "@strata/oci";
+import type { Info, Status, Store } from "@strata/content";
+import { InvalidArgumentError, OutOfRangeError } from "@strata/errdefs";
+import { validateDigest } from "@strata/oci";
 import { leaseOf, listBatches, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
+import { WriteSession } from "./_write_session.ts";
 
 /** Where the content service gets a namespace's store. */
 export interface ContentBackend {
@@ -175,95 +169,25 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
   };
 }
 
-// The Write protocol, as containerd's server runs it: the first message names
-// the ref; each message may stat, write at the current offset (or restart at
-// zero), or write and commit; every reply echoes the action and the offset.
+// The Write protocol over connect's decoded messages (the fast path in
+// write_fast_path.ts serves uncompressed calls without joining their data).
 async function* writeStream(
   store: Store,
   requests: AsyncIterable<WriteContentRequest>,
   signal: AbortSignal,
 ): AsyncGenerator<WriteContentResponse> {
-  let writer: Writer | undefined;
-  let ref = "";
+  const session = new WriteSession(store, signal);
   try {
     for await (const req of requests) {
-      if (writer === undefined) {
-        if (req.ref === "")
-          throw new InvalidArgumentError("first message of a write must carry a ref");
-        ref = req.ref;
-        const expected = req.expected === "" ? undefined : validateDigest(req.expected);
-        const total = Number(req.total);
-        // The writer knows the expected size even without a digest, as containerd's does.
-        writer = await store.writer({
-          ref,
-          ...(expected !== undefined || total > 0
-            ? { desc: { digest: expected ?? ("" as Digest), size: total } }
-            : {}),
-          signal,
-        });
-      } else if (req.ref !== "" && req.ref !== ref) {
-        throw new InvalidArgumentError(
-          `write stream for ref "${ref}" got a message for "${req.ref}"`,
-        );
-      }
-      if (req.expected !== "") {
-        const expected = validateDigest(req.expected);
-        const exists = await store.info(expected, { signal }).then(
-          () => true,
-          (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)),
-        );
-        if (exists) {
-          await store.abort(ref, { signal }).catch(() => undefined);
-          throw new AlreadyExistsError(`content ${expected}: already exists`);
-        }
-      }
-      const status = await writer.status();
-      let total = req.total > 0n ? Number(req.total) : status.total;
-      const current = writer;
-      const reply = (offset: number, updatedAt: Date): WriteContentResponse =>
-        create(WriteContentResponseSchema, {
-          action: req.action,
-          offset: BigInt(offset),
-          total: BigInt(total),
-          startedAt: timestampFromDate(status.startedAt),
-          updatedAt: timestampFromDate(updatedAt),
-          digest: current.digest(),
-        });
-      if (req.action === WriteAction.STAT) {
-        yield reply(status.offset, status.updatedAt);
-        continue;
-      }
-      if (req.action !== WriteAction.WRITE && req.action !== WriteAction.COMMIT) {
-        throw new InvalidArgumentError(`unknown write action ${req.action}`);
-      }
-      let offset = status.offset;
-      const at = Number(req.offset);
-      if (at < offset) {
-        // containerd restarts an ingest with a write at offset 0; Strata's
-        // own client truncates to any earlier offset the same way.
-        await writer.truncate(at);
-        offset = at;
-      } else if (at > offset) {
-        throw new OutOfRangeError(
-          `write of "${ref}" at offset ${at}, but the ingest is at ${offset}`,
-        );
-      }
-      if (req.data.byteLength > 0) {
-        await writer.write(req.data, { signal });
-        offset += req.data.byteLength;
-      }
-      if (req.action === WriteAction.COMMIT) {
-        if (total === 0) total = offset;
-        const expected = req.expected === "" ? undefined : validateDigest(req.expected);
-        await writer.commit(total, expected, { labels: req.labels, signal });
-        yield reply(offset, new Date());
-        return;
-      }
-      yield reply(offset, (await writer.status()).updatedAt);
+      await session.begin(req);
+      await session.data(req.data);
+      const { reply, done } = await session.end();
+      yield reply;
+      if (done) return;
     }
   } catch (err) {
     throw toConnectError(err);
   } finally {
-    await writer?.close().catch(() => undefined);
+    await session.close();
   }
 }

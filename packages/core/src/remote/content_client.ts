@@ -1,14 +1,18 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import {
   Content,
   type Info as InfoMessage,
+  ReadContentRequestSchema,
+  ReadContentResponseSchema,
   type Status as StatusMessage,
   WriteAction,
-  type WriteContentRequestSchema,
+  WriteContentRequestSchema,
   type WriteContentResponse,
+  WriteContentResponseSchema,
 } from "@strata/api/content";
+import { envelope, type MessagePart, streamedMessageHead } from "@strata/api/grpc-wire";
 import type {
   CommitOptions,
   Info,
@@ -20,9 +24,10 @@ import type {
 } from "@strata/content";
 import { DataLossError, FailedPreconditionError, InvalidArgumentError } from "@strata/errdefs";
 import { call, fromRemote } from "./_errors.ts";
+import { GrpcCall } from "./_grpc_call.ts";
+import { type DaemonTransport, MAX_MESSAGE_BYTES } from "./transport.ts";
 
 type Digest = Info["digest"];
-type WriteInit = MessageInitShape<typeof WriteContentRequestSchema>;
 
 /** Headers that scope a call: the namespace, and the lease if any. */
 export function scopeHeaders(namespace: string, lease?: string): Record<string, string> {
@@ -58,15 +63,19 @@ function status(m: StatusMessage | undefined): Status {
 /**
  * A content {@link Store} served by a daemon over containerd's Content API,
  * for one namespace (and lease). It speaks the protocol containerd's own
- * client does: one Read per `readAt`, and a Write stream of STAT, WRITE at
- * offsets, and COMMIT.
+ * client does: a Read call per run of sequential `readAt`s, and a Write
+ * stream of STAT, WRITE at offsets, and COMMIT. Read and Write frame their
+ * messages by hand on the call's HTTP/2 stream, so a blob's bytes are not
+ * joined into messages and copied again on either side.
  */
 export class RemoteContentStore implements Store {
   readonly #client: Client<typeof Content>;
+  readonly #transport: DaemonTransport;
   readonly #headers: Record<string, string>;
 
-  constructor(transport: Transport, options: { namespace: string; lease?: string }) {
+  constructor(transport: DaemonTransport, options: { namespace: string; lease?: string }) {
     this.#client = createClient(Content, transport);
+    this.#transport = transport;
     this.#headers = scopeHeaders(options.namespace, options.lease);
   }
 
@@ -122,7 +131,7 @@ export class RemoteContentStore implements Store {
     options?: { signal?: AbortSignal },
   ): Promise<ReaderAt> {
     const size = desc.size ?? (await this.info(desc.digest, options)).size;
-    return new RemoteReader(this.#client, desc.digest, size, this.#opts(options));
+    return new RemoteReader(this.#transport, desc.digest, size, this.#opts(options));
   }
 
   async status(ref: string, options?: { signal?: AbortSignal }): Promise<Status> {
@@ -145,7 +154,7 @@ export class RemoteContentStore implements Store {
   }
 
   async writer(options: WriterOptions): Promise<Writer> {
-    const stream = new WriteStream(this.#client, this.#headers, options);
+    const stream = new WriteStream(this.#transport, this.#headers, options);
     await stream.open();
     return stream;
   }
@@ -158,29 +167,41 @@ export class RemoteContentStore implements Store {
   }
 }
 
+const READ_PATH = "/containerd.services.content.v1.Content/Read";
+const WRITE_PATH = "/containerd.services.content.v1.Content/Write";
+/** ReadContentResponse's `data` field and WriteContentRequest's. */
+const READ_DATA_FIELD = 2;
+const WRITE_DATA_FIELD = 6;
+
 // A ReaderAt over a Read call that streams from `#position` to the end of
-// the blob; `#pending` holds what the last reply left over.
+// the blob. The reply's bytes are copied once, from the pieces HTTP/2
+// delivered straight into the caller's buffer; `#pending` holds what the
+// last piece left over.
 class RemoteReader implements ReaderAt {
   readonly size: number;
-  readonly #client: Client<typeof Content>;
+  readonly #transport: DaemonTransport;
   readonly #digest: Digest;
-  readonly #opts: { headers: Record<string, string>; signal?: AbortSignal };
-  #stream: AsyncIterator<{ data: Uint8Array }> | undefined;
-  #abort: AbortController | undefined;
+  readonly #headers: Record<string, string>;
+  readonly #signal: AbortSignal | undefined;
+  #call: GrpcCall | undefined;
+  #parts: AsyncGenerator<MessagePart, void, undefined> | undefined;
   #position = -1;
+  /** Where the daemon's next message must start. */
+  #received = -1;
   #pending: Uint8Array = new Uint8Array(0);
   #closed = false;
 
   constructor(
-    client: Client<typeof Content>,
+    transport: DaemonTransport,
     digest: Digest,
     size: number,
     opts: { headers: Record<string, string>; signal?: AbortSignal },
   ) {
-    this.#client = client;
+    this.#transport = transport;
     this.#digest = digest;
     this.size = size;
-    this.#opts = opts;
+    this.#headers = opts.headers;
+    this.#signal = opts.signal;
   }
 
   async readAt(buffer: Uint8Array, offset: number): Promise<number> {
@@ -191,15 +212,20 @@ class RemoteReader implements ReaderAt {
       );
     }
     if (offset >= this.size || buffer.byteLength === 0) return 0;
-    if (this.#stream === undefined || offset !== this.#position) this.#start(offset);
-    const stream = this.#stream as AsyncIterator<{ data: Uint8Array }>;
+    this.#signal?.throwIfAborted();
+    if (this.#parts === undefined || offset !== this.#position) await this.#start(offset);
+    const parts = this.#parts as AsyncGenerator<MessagePart, void, undefined>;
     let n = 0;
     try {
       while (n < buffer.byteLength && this.#position < this.size) {
         if (this.#pending.byteLength === 0) {
-          const next = await stream.next();
+          const next = await parts.next();
           if (next.done === true) break;
-          this.#pending = next.value.data;
+          const part = next.value;
+          if (part.kind === "data") {
+            this.#pending = part.bytes;
+            this.#received += part.bytes.byteLength;
+          } else if (part.kind === "head") this.#checkOffset(part.fields);
           continue;
         }
         const take = Math.min(buffer.byteLength - n, this.#pending.byteLength);
@@ -210,7 +236,7 @@ class RemoteReader implements ReaderAt {
       }
     } catch (err) {
       this.#stop();
-      throw fromRemote(err);
+      throw err;
     }
     return n;
   }
@@ -220,49 +246,82 @@ class RemoteReader implements ReaderAt {
     this.#stop();
   }
 
-  #start(offset: number): void {
+  // Each message must continue where the last one ended.
+  #checkOffset(fields: Uint8Array): void {
+    const at = Number(fromBinary(ReadContentResponseSchema, fields).offset);
+    if (at !== this.#received) {
+      throw new DataLossError(
+        `read of ${this.#digest}: the daemon sent bytes at offset ${at}, expected ${this.#received}`,
+      );
+    }
+  }
+
+  async #start(offset: number): Promise<void> {
     this.#stop();
-    const abort = new AbortController();
-    const outer = this.#opts.signal;
-    const signal = outer === undefined ? abort.signal : AbortSignal.any([outer, abort.signal]);
-    this.#abort = abort;
-    this.#stream = this.#client
-      .read(
-        { digest: this.#digest, offset: BigInt(offset), size: BigInt(this.size - offset) },
-        { headers: this.#opts.headers, signal },
-      )
-      [Symbol.asyncIterator]();
+    const call = await GrpcCall.open(this.#transport, READ_PATH, {
+      headers: this.#headers,
+      streamedField: READ_DATA_FIELD,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+    });
+    const request = toBinary(
+      ReadContentRequestSchema,
+      create(ReadContentRequestSchema, {
+        digest: this.#digest,
+        offset: BigInt(offset),
+        size: BigInt(this.size - offset),
+      }),
+    );
+    this.#call = call;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    await call.write(envelope(request));
+    call.end();
+    this.#parts = call.parts();
     this.#position = offset;
+    this.#received = offset;
     this.#pending = new Uint8Array(0);
   }
 
+  readonly #onAbort = (): void => this.#stop();
+
   #stop(): void {
-    this.#abort?.abort(new Error("read no longer needed"));
-    const stream = this.#stream;
-    this.#stream = undefined;
-    this.#abort = undefined;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#call?.cancel();
+    const parts = this.#parts;
+    this.#call = undefined;
+    this.#parts = undefined;
     this.#pending = new Uint8Array(0);
-    stream?.return?.().catch(() => {});
+    parts?.return().catch(() => {});
   }
 }
 
 // One bidirectional Write call. A chunk goes out in 4 MiB messages without
-// waiting for each reply (up to WRITE_WINDOW bytes in flight); every reply
-// is checked, in order, against the offset its message should reach, and
-// `write` resolves when all of its replies are in. Other requests (stat,
-// commit, truncate) wait for their reply, as containerd's proxy writer does.
-/** Data per Write message (containerd's client sends 1 MiB; both servers take up to 16 MiB): a local writer takes 4 MiB without a copy. */
+// waiting for each reply (up to WRITE_WINDOW bytes in flight), each message
+// its header and then the caller's bytes, uncopied; every reply is checked,
+// in order, against the offset its message should reach, and `write`
+// resolves when all of its replies are in. Other requests (stat, commit,
+// truncate) wait for their reply, as containerd's proxy writer does.
+/** Data per Write message (containerd's client sends 1 MiB; both servers take up to 16 MiB). */
 const WRITE_MESSAGE = 4 << 20;
 /** Bytes sent ahead of their replies. */
 const WRITE_WINDOW = 8 << 20;
 
+/** A Write message's fields; its data is sent apart. */
+interface WriteFields {
+  action: WriteAction;
+  ref?: string;
+  total?: bigint;
+  expected?: string;
+  offset?: bigint;
+  labels?: Record<string, string>;
+}
+
 class WriteStream implements Writer {
   readonly ref: string;
   readonly #options: WriterOptions;
-  readonly #client: Client<typeof Content>;
+  readonly #transport: DaemonTransport;
   readonly #headers: Record<string, string>;
-  #send: ((req: WriteInit | undefined) => void) | undefined;
-  #replies: AsyncIterator<WriteContentResponse> | undefined;
+  #call: GrpcCall | undefined;
+  #replies: AsyncGenerator<MessagePart, void, undefined> | undefined;
   #offset = 0;
   #digest = "";
   #total = 0;
@@ -275,37 +334,21 @@ class WriteStream implements Writer {
   readonly #inflight: { end: number; bytes: number }[] = [];
   #inflightBytes = 0;
 
-  constructor(
-    client: Client<typeof Content>,
-    headers: Record<string, string>,
-    options: WriterOptions,
-  ) {
-    this.#client = client;
+  constructor(transport: DaemonTransport, headers: Record<string, string>, options: WriterOptions) {
+    this.#transport = transport;
     this.#headers = headers;
     this.#options = options;
     this.ref = options.ref;
   }
 
   async open(): Promise<void> {
-    const queue: (WriteInit | undefined)[] = [];
-    let wake: (() => void) | undefined;
-    this.#send = (req) => {
-      queue.push(req);
-      wake?.();
-    };
-    async function* requests(): AsyncGenerator<WriteInit> {
-      for (;;) {
-        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-        const next = queue.shift();
-        if (next === undefined) return;
-        yield next;
-      }
-    }
-    const responses = this.#client.write(requests(), {
+    const call = await GrpcCall.open(this.#transport, WRITE_PATH, {
       headers: this.#headers,
-      ...(this.#options.signal !== undefined ? { signal: this.#options.signal } : {}),
+      maxMessageBytes: MAX_MESSAGE_BYTES,
     });
-    this.#replies = responses[Symbol.asyncIterator]();
+    this.#call = call;
+    this.#replies = call.parts();
+    this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     await this.#request({
       action: WriteAction.STAT,
       ref: this.ref,
@@ -314,37 +357,57 @@ class WriteStream implements Writer {
     });
   }
 
-  async #request(req: WriteInit): Promise<WriteContentResponse> {
+  readonly #onAbort = (): void => {
+    this.#done = true;
+    this.#call?.cancel();
+  };
+
+  async #request(fields: WriteFields, data?: Uint8Array): Promise<WriteContentResponse> {
     await this.#drain();
-    this.#sendOnly(req);
+    await this.#sendOnly(fields, data);
     const res = await this.#receive();
     this.#sent = this.#offset;
     return res;
   }
 
-  #sendOnly(req: WriteInit): void {
-    if (this.#done || this.#send === undefined || this.#replies === undefined) {
+  async #sendOnly(fields: WriteFields, data?: Uint8Array): Promise<void> {
+    const call = this.#call;
+    if (this.#done || call === undefined) {
       throw new FailedPreconditionError(`writer for "${this.ref}" is closed`);
     }
-    this.#send(req);
+    const encoded = toBinary(WriteContentRequestSchema, create(WriteContentRequestSchema, fields));
+    if (data === undefined) await call.write(envelope(encoded));
+    else {
+      const head = streamedMessageHead(encoded, {
+        field: WRITE_DATA_FIELD,
+        length: data.byteLength,
+      });
+      await call.write(head, data);
+    }
   }
 
   async #receive(): Promise<WriteContentResponse> {
-    if (this.#replies === undefined) {
+    const replies = this.#replies;
+    if (replies === undefined) {
       throw new FailedPreconditionError(`writer for "${this.ref}" is closed`);
     }
-    let next: IteratorResult<WriteContentResponse>;
+    let res: WriteContentResponse | undefined;
     try {
-      next = await this.#replies.next();
+      while (res === undefined) {
+        const next = await replies.next();
+        if (next.done === true) {
+          this.#done = true;
+          throw new DataLossError(`the daemon ended the write of "${this.ref}" early`);
+        }
+        if (next.value.kind === "end") {
+          res = fromBinary(WriteContentResponseSchema, next.value.fields);
+        }
+      }
     } catch (err) {
       this.#done = true;
-      throw fromRemote(err);
+      this.#options.signal?.throwIfAborted();
+      throw err;
     }
-    if (next.done) {
-      this.#done = true;
-      throw new DataLossError(`the daemon ended the write of "${this.ref}" early`);
-    }
-    const res = next.value;
     this.#offset = Number(res.offset);
     this.#total = Number(res.total);
     if (res.digest !== "") this.#digest = res.digest;
@@ -386,7 +449,7 @@ class WriteStream implements Writer {
   async write(chunk: Uint8Array): Promise<void> {
     for (let at = 0; at < chunk.byteLength; at += WRITE_MESSAGE) {
       const data = chunk.subarray(at, Math.min(at + WRITE_MESSAGE, chunk.byteLength));
-      this.#sendOnly({ action: WriteAction.WRITE, offset: BigInt(this.#sent), data });
+      await this.#sendOnly({ action: WriteAction.WRITE, offset: BigInt(this.#sent) }, data);
       this.#sent += data.byteLength;
       this.#inflight.push({ end: this.#sent, bytes: data.byteLength });
       this.#inflightBytes += data.byteLength;
@@ -421,19 +484,16 @@ class WriteStream implements Writer {
       );
     }
     // A write at an earlier offset truncates there (offset 0 is containerd's restart).
-    await this.#request({
-      action: WriteAction.WRITE,
-      offset: BigInt(size),
-      data: new Uint8Array(0),
-    });
+    await this.#request({ action: WriteAction.WRITE, offset: BigInt(size) });
   }
 
   async close(): Promise<void> {
-    if (this.#send === undefined) return;
-    const send = this.#send;
-    this.#send = undefined;
+    const call = this.#call;
+    if (call === undefined) return;
+    this.#call = undefined;
     this.#done = true;
-    send(undefined);
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    call.end();
     // Drain what the server still sends (containerd's sends one extra reply).
     try {
       while (!(await this.#replies?.next())?.done) {}

@@ -47,18 +47,44 @@ class WideWindowSessionManager extends Http2SessionManager {
   }
 }
 
+/**
+ * A gRPC transport to the daemon that can also open a call's HTTP/2 stream
+ * directly, on the same connection, for the calls that move blobs (their
+ * messages are framed by hand instead of joined and copied).
+ */
+export interface DaemonTransport extends Transport {
+  /**
+   * Opens the stream of a gRPC call to `path` (`/package.Service/Method`)
+   * with `headers` added to gRPC's own. The caller writes the request
+   * messages and reads the replies and the status in the trailers.
+   */
+  openCall(path: string, headers: Record<string, string>): Promise<http2.ClientHttp2Stream>;
+}
+
 /** A gRPC transport over HTTP/2 on the daemon's unix socket. */
-export function daemonTransport(address: string): Transport {
+export function daemonTransport(address: string): DaemonTransport {
   const path = socketPathOf(address);
   const options: http2.ClientSessionOptions = {
     createConnection: () => netConnect(path),
     settings: { initialWindowSize: STREAM_WINDOW_BYTES },
   };
-  return createGrpcTransport({
+  const sessions = new WideWindowSessionManager("http://localhost", {}, options);
+  const transport = createGrpcTransport({
     baseUrl: "http://localhost",
     readMaxBytes: MAX_MESSAGE_BYTES,
     writeMaxBytes: MAX_MESSAGE_BYTES,
     nodeOptions: options,
-    sessionManager: new WideWindowSessionManager("http://localhost", {}, options),
+    sessionManager: sessions,
   });
+  return {
+    unary: transport.unary.bind(transport),
+    stream: transport.stream.bind(transport),
+    openCall: (callPath, headers) =>
+      sessions.request(
+        "POST",
+        callPath,
+        { "content-type": "application/grpc+proto", te: "trailers", ...headers },
+        {},
+      ),
+  };
 }

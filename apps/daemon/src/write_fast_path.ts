@@ -1,0 +1,126 @@
+import { once } from "node:events";
+import type http2 from "node:http2";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type WriteContentRequest,
+  WriteContentRequestSchema,
+  WriteContentResponseSchema,
+} from "@strata/api/content";
+import { envelope, StreamedMessageDecoder } from "@strata/api/grpc-wire";
+import { InvalidArgumentError } from "@strata/errdefs";
+import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
+import { leaseOf, namespaceOf } from "./services/_context.ts";
+import { WriteSession } from "./services/_write_session.ts";
+import type { ContentBackend } from "./services/content.ts";
+
+/** The gRPC path {@link writeFastPath} serves. */
+export const WRITE_PATH = "/containerd.services.content.v1.Content/Write";
+
+/** WriteContentRequest's `data` field. */
+const DATA_FIELD = 6;
+
+/** Whether {@link writeFastPath} can serve this request: containerd's Write in plain gRPC. */
+export function isFastWrite(req: http2.Http2ServerRequest): boolean {
+  return isPlainGrpcCall(req, WRITE_PATH);
+}
+
+function decode(fields: Uint8Array): WriteContentRequest {
+  try {
+    return fromBinary(WriteContentRequestSchema, fields);
+  } catch (err) {
+    throw new InvalidArgumentError(`Write request does not decode: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+// The fields that may follow the data of a message: only a commit's labels.
+// Anything else there would change a write already under way.
+function labelsAfterData(fields: Uint8Array): Record<string, string> {
+  const rest = decode(fields);
+  if (
+    rest.action !== 0 ||
+    rest.ref !== "" ||
+    rest.total !== 0n ||
+    rest.expected !== "" ||
+    rest.offset !== 0n
+  ) {
+    throw new InvalidArgumentError(
+      "Write request has fields other than labels after its data: send action, ref, total, expected and offset first (field order)",
+    );
+  }
+  return rest.labels;
+}
+
+/**
+ * Serves containerd's Content.Write without joining each message: the data
+ * of a message goes to the ingest piece by piece as HTTP/2 delivers it, and
+ * the reply leaves as soon as its last piece is written. The general path
+ * copies every message (up to 16 MiB) into one buffer first, which cost a
+ * copy and a large allocation per message and made the client wait for the
+ * whole message before the daemon began. The protocol (namespaces, leases,
+ * refs, offsets, commits, errors) is the Content service's, through the
+ * same {@link WriteSession}.
+ */
+export async function writeFastPath(
+  backend: ContentBackend,
+  req: http2.Http2ServerRequest,
+  res: http2.Http2ServerResponse,
+  options: { maxMessageBytes: number },
+): Promise<void> {
+  const stream = res.stream;
+  const abort = new AbortController();
+  const onClose = () => abort.abort(new Error("the client closed the Write stream"));
+  stream.once("close", onClose);
+  let session: WriteSession | undefined;
+  // The writer is released before the status goes out: a client that sees
+  // the call end may open the same ref again at once.
+  const finish = async (open: WriteSession | undefined, err?: unknown) => {
+    await open?.close();
+    endCall(res, err);
+  };
+  try {
+    const namespace = namespaceOf(req.headers);
+    const lease = leaseOf(req.headers);
+    const store = backend.contentStore(namespace, lease === undefined ? {} : { lease });
+    session = new WriteSession(store, abort.signal);
+    startResponse(res);
+    const decoder = new StreamedMessageDecoder({
+      field: DATA_FIELD,
+      maxMessageBytes: options.maxMessageBytes,
+    });
+    let head: WriteContentRequest | undefined;
+    // Not destroyed on an early exit: the trailers must still go out.
+    for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+      for (const part of decoder.push(chunk as Buffer)) {
+        if (part.kind === "head") {
+          head = decode(part.fields);
+          await session.begin(head);
+        } else if (part.kind === "data") {
+          await session.data(part.bytes);
+        } else {
+          let labels: Record<string, string> | undefined;
+          if (part.streamed) {
+            labels = { ...head?.labels, ...labelsAfterData(part.fields) };
+          } else {
+            await session.begin(decode(part.fields));
+          }
+          head = undefined;
+          const { reply, done } = await session.end(labels);
+          const ok = res.write(envelope(toBinary(WriteContentResponseSchema, reply)));
+          // containerd's protocol ends with the commit, whatever follows.
+          if (done) return await finish(session);
+          // Closing the stream aborts the signal, which ends this wait.
+          if (!ok) await once(stream, "drain", { signal: abort.signal });
+        }
+      }
+    }
+    abort.signal.throwIfAborted();
+    decoder.finish();
+    await finish(session);
+  } catch (err) {
+    await finish(session, err);
+  } finally {
+    stream.off("close", onClose);
+  }
+}
