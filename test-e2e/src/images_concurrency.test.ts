@@ -2,9 +2,13 @@
 // reference registry: in one process (Strata's core, as stratad runs it) each
 // blob is computed once — the cache manager's differ and conversion counters
 // prove it — and as eight `strata image export` processes on one embedded
-// root, every process succeeds and all images carry the same base blobs.
-// Needs root (overlayfs snapshots).
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+// root each blob is computed once too (the cache manager's cross-process
+// locks under <root>/locks): every blob computed or converted goes through an
+// ingest of its own in the root's content store, so the test counts the
+// ingests the eight processes open. Every process succeeds and all images
+// carry the same base blobs. Needs root (overlayfs snapshots).
+import { type FSWatcher, watch } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StrataRoot } from "@strata/core";
@@ -56,6 +60,31 @@ async function inspect(repo: string): Promise<{ Digest: string; Layers: string[]
 }
 
 let dirs: Awaited<ReturnType<typeof makeDirs>>;
+
+/**
+ * Counts the ingests opened in a root's content store from now until `stop`,
+ * by any process. Each blob the cache manager computes (a differ run) or
+ * converts is written through an ingest under a fresh random ref, that is a
+ * directory of its own in `content/ingest/`, so the count is the number of
+ * blobs written: two processes computing one blob would show two.
+ */
+async function watchIngests(root: string): Promise<{ stop(): Promise<number> }> {
+  const dir = join(root, "content", "ingest");
+  expect(await readdir(dir)).toEqual([]);
+  const names = new Set<string>();
+  const watcher: FSWatcher = watch(dir, (_event, name) => {
+    if (name !== null) names.add(name);
+  });
+  return {
+    async stop() {
+      // inotify events are queued by the kernel; let the last ones arrive.
+      await new Promise((r) => setTimeout(r, 200));
+      watcher.close();
+      expect(await readdir(dir)).toEqual([]);
+      return names.size;
+    },
+  };
+}
 
 beforeAll(async () => {
   requireRoot();
@@ -127,7 +156,7 @@ describe("eight concurrent exports in one process (the core library)", () => {
 });
 
 describe("eight concurrent `strata image export` processes on one embedded root", () => {
-  it("all succeed, and every image carries the same base blobs", async () => {
+  it("compute each layer blob once, then convert each once, and all agree", async () => {
     const root = join(work, "cli-root");
     const base0 = await strataOk(root, ["commit", dirs.base0]);
     const base1 = await strataOk(root, ["commit", dirs.base1, "--parent", base0]);
@@ -135,12 +164,15 @@ describe("eight concurrent `strata image export` processes on one embedded root"
     for (const dir of dirs.tops)
       tops.push(await strataOk(root, ["commit", dir, "--parent", base1]));
     proxy.clear();
+    let ingests = await watchIngests(root);
     const runs = await Promise.all(
       tops.map((t, i) =>
         strata(root, ["image", "export", t, "--to", `registry:${proxy.host}/e2e/cli-${i}:v1`]),
       ),
     );
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    // Two shared base layers and eight tops: ten blobs written, not 8 × 3.
+    expect(await ingests.stop()).toBe(2 + EXPORTS);
     const images = await Promise.all(tops.map((_, i) => inspect(`e2e/cli-${i}`)));
     for (const [i, image] of images.entries()) {
       expect(image.Digest).toBe(runs[i]?.stdout.trim().split("\n").at(-1));
@@ -164,8 +196,10 @@ describe("eight concurrent `strata image export` processes on one embedded root"
       };
       expect(info.blob).toBe(digest);
     }
-    // A ninth export after them finds every blob in its target: no upload.
+    // A ninth export after them finds every blob in its target: no upload,
+    // and nothing computed.
     proxy.clear();
+    ingests = await watchIngests(root);
     await strataOk(root, [
       "image",
       "export",
@@ -174,5 +208,35 @@ describe("eight concurrent `strata image export` processes on one embedded root"
       `registry:${proxy.host}/e2e/cli-0:v1`,
     ]);
     expect(proxy.uploads()).toEqual([]);
-  }, 180_000);
+    expect(await ingests.stop()).toBe(0);
+
+    // The same eight, forced to zstd, again as eight processes: each layer
+    // converted once (ten variants written), every image in zstd.
+    ingests = await watchIngests(root);
+    const zstd = await Promise.all(
+      tops.map((t, i) =>
+        strata(root, [
+          "image",
+          "export",
+          t,
+          "--to",
+          `registry:${proxy.host}/e2e/cli-zstd-${i}:v1`,
+          "--compression",
+          "zstd",
+          "--force-compression",
+        ]),
+      ),
+    );
+    for (const r of zstd) expect(r.code, r.stderr).toBe(0);
+    expect(await ingests.stop()).toBe(2 + EXPORTS);
+    const zstdImages = await Promise.all(tops.map((_, i) => inspect(`e2e/cli-zstd-${i}`)));
+    expect(new Set(zstdImages.map((im) => JSON.stringify(im.Layers.slice(0, 2)))).size).toBe(1);
+    for (const [i, image] of zstdImages.entries()) {
+      expect(image.Digest).toBe(zstd[i]?.stdout.trim().split("\n").at(-1));
+      expect(image.Layers).toHaveLength(3);
+      expect(image.Layers).not.toContain(images[i]?.Layers[2]);
+    }
+    // No lock is left behind.
+    expect(await readdir(join(root, "locks"))).toEqual([]);
+  }, 240_000);
 });

@@ -25,7 +25,7 @@ import {
   isNotImplemented,
   NotFoundError,
 } from "@strata/errdefs";
-import { Group } from "@strata/flightcontrol";
+import { acquireFileLock, Group } from "@strata/flightcontrol";
 import {
   RESOURCE_CONTENT,
   RESOURCE_SNAPSHOTS_PREFIX,
@@ -88,6 +88,16 @@ export interface CacheManagerOptions {
   snapshotterName: string;
   /** Free and total bytes of the cache's disk, for `minFreeSpace` policies. */
   diskSpace?: () => Promise<DiskSpace>;
+  /**
+   * A directory of cross-process locks (`acquireFileLock` of
+   * `@strata/flightcontrol`), shared by every manager of the same database
+   * on this host (an embedded root's `locks/`). With it, computing a blob,
+   * converting it, fetching a lazy blob, extracting and finalizing a ref
+   * each take the lock of their key inside the in-process flight and then
+   * re-read the database, so the processes of one root do each piece of work
+   * once. Without it, only callers in this process share work.
+   */
+  locksDir?: string;
 }
 
 const signalOf = (options: { signal?: AbortSignal }): { signal?: AbortSignal } =>
@@ -145,6 +155,7 @@ export class CacheManager implements RefOwner {
   readonly #compG = new Group<Descriptor>();
   readonly #sizeG = new Group<number>();
   readonly #diskSpace: (() => Promise<DiskSpace>) | undefined;
+  readonly #locksDir: string | undefined;
   #pruning: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -157,6 +168,7 @@ export class CacheManager implements RefOwner {
     this.#sn = options.snapshotter;
     this.#snName = options.snapshotterName;
     this.#diskSpace = options.diskSpace;
+    this.#locksDir = options.locksDir;
   }
 
   /**
@@ -166,11 +178,14 @@ export class CacheManager implements RefOwner {
    * vanished while nothing else can restore them.
    *
    * @throws {InvalidArgumentError} on a bad namespace, an empty snapshotter
-   *   name, or a namespaced snapshotter whose namespace or name differ from the options'.
+   *   name or lock directory, or a namespaced snapshotter whose namespace or name differ from the options'.
    */
   static async open(options: CacheManagerOptions): Promise<CacheManager> {
     if (options.snapshotterName === "") {
       throw new InvalidArgumentError("cannot open cache manager: empty snapshotter name");
+    }
+    if (options.locksDir === "") {
+      throw new InvalidArgumentError("cannot open cache manager: empty lock directory");
     }
     const sn = options.snapshotter;
     let namespace = options.namespace ?? "default";
@@ -205,6 +220,11 @@ export class CacheManager implements RefOwner {
   /** The snapshotter. */
   get snapshotter(): Snapshotter {
     return this.#sn;
+  }
+
+  /** The metadata database (disk usage looks at its leases and namespaces). */
+  get db(): MetadataDB {
+    return this.#db;
   }
 
   /** Whether any handle of record `id` is open. */
@@ -604,24 +624,26 @@ export class CacheManager implements RefOwner {
     if (r.equalMutable === undefined) return Promise.resolve();
     return this.#finalizeG.do(
       id,
-      async () => {
-        const now = this.record(id);
-        if (now.equalMutable === undefined) return;
-        const m = this.record(now.equalMutable);
-        if (this.inUse(m.id)) {
-          throw new FailedPreconditionError(
-            `cannot finalize ref ${id}: its mutable ref ${m.id} is still in use`,
-          );
-        }
-        await this.#createLease(id, true);
-        await withLease(id, () => this.#sn.commit(now.snapshotID, m.snapshotID));
-        await this.#addSnapshot(id, now.snapshotID);
-        this.records.update(id, (x) => {
-          delete x.equalMutable;
-        });
-        this.records.delete(m.id);
-        await this.#deleteLease(m.id);
-      },
+      (signal) =>
+        this.#locked(`finalize/${id}`, signal, async () => {
+          // Re-read: another process may have finalized it while we waited.
+          const now = this.record(id);
+          if (now.equalMutable === undefined) return;
+          const m = this.record(now.equalMutable);
+          if (this.inUse(m.id)) {
+            throw new FailedPreconditionError(
+              `cannot finalize ref ${id}: its mutable ref ${m.id} is still in use`,
+            );
+          }
+          await this.#createLease(id, true);
+          await withLease(id, () => this.#sn.commit(now.snapshotID, m.snapshotID));
+          await this.#addSnapshot(id, now.snapshotID);
+          this.records.update(id, (x) => {
+            delete x.equalMutable;
+          });
+          this.records.delete(m.id);
+          await this.#deleteLease(m.id);
+        }),
       signalOf(options),
     );
   }
@@ -635,7 +657,12 @@ export class CacheManager implements RefOwner {
     const r = this.record(id);
     if (r.equalMutable !== undefined) return Promise.resolve();
     if ((r.kind === "base" || r.kind === "layer") && !r.blobOnly) return Promise.resolve();
-    return this.#unlazyG.do(`${id}-unlazy`, () => this.#unlazy(id, options), signalOf(options));
+    return this.#unlazyG.do(
+      `${id}-unlazy`,
+      // #unlazy starts by looking whether the snapshot exists (made by another process meanwhile).
+      (signal) => this.#locked(`unlazy/${id}`, signal, () => this.#unlazy(id, options)),
+      signalOf(options),
+    );
   }
 
   /** Finalizes and extracts record `id`; returns its snapshot key. */
@@ -822,14 +849,17 @@ export class CacheManager implements RefOwner {
     if (this.record(id).blob !== undefined) return Promise.resolve();
     return this.#blobG.do(
       `${id}-${create}`,
-      async () => {
-        const r = this.record(id);
-        if (r.blob !== undefined) return;
+      async (signal) => {
+        if (this.record(id).blob !== undefined) return;
         if (!create) {
           throw new FailedPreconditionError(`ref ${id} has no blob and createIfNeeded is false`);
         }
-        await this.finalizeRef(id, options);
-        await this.#computeBlob(id, options);
+        await this.#locked(`blob/${id}`, signal, async () => {
+          // Re-read: another process may have computed it while we waited.
+          if (this.record(id).blob !== undefined) return;
+          await this.finalizeRef(id, options);
+          await this.#computeBlob(id, options);
+        });
       },
       signalOf(options),
     );
@@ -1017,72 +1047,104 @@ export class CacheManager implements RefOwner {
   ): Promise<Descriptor> {
     return this.#compG.do(
       `ensureComp-${id}-${compression}`,
-      async () => {
-        const r = this.record(id);
-        if (r.blob === undefined) {
-          throw new FailedPreconditionError(`cannot convert ref ${id}: it has no blob`);
-        }
-        const main = this.#mainDesc(r);
-        const from = compressionOf(main);
-        if (from === compression) return main;
-        for (const v of await this.#blobAndVariants(r.blob)) {
-          if (compressionOf(v) === compression) return v;
-        }
-        await this.#ensureBlobLocal(id, options);
-        await this.#createLease(`${id}-variants`, false);
-        const ra = await this.content.readerAt({ digest: r.blob }, signalOf(options));
-        let desc: Descriptor;
-        try {
-          desc = await withTemporaryLease(
-            this.#leases,
-            async (lease) => {
-              const store = this.#db.contentStore(this.namespace, { lease: lease?.id ?? id });
-              const conv = convert(readerStream(ra, signalOf(options)), compression, {
-                from,
-                ...(options.level === undefined ? {} : { level: options.level }),
-                ...signalOf(options),
-              });
-              const writer = await openWriter(store, {
-                ref: `convert-from-${r.blob}-to-${compression}-${newID()}`,
-                ...signalOf(options),
-              });
-              let committed = false;
-              try {
-                for await (const chunk of conv.stream) await writer.write(chunk, signalOf(options));
-                const result = await conv.result;
-                try {
-                  await writer.commit(result.descriptor.size, result.descriptor.digest as Digest, {
-                    labels: { [LABEL_UNCOMPRESSED]: result.diffID },
-                  });
-                } catch (err) {
-                  if (!isAlreadyExists(err)) throw err;
-                }
-                committed = true;
-                const converted: Descriptor = {
-                  ...result.descriptor,
-                  digest: result.descriptor.digest as Digest,
-                  annotations: {
-                    ...result.descriptor.annotations,
-                    [LABEL_UNCOMPRESSED]: result.diffID,
-                  },
-                };
-                return converted;
-              } finally {
-                await writer.close();
-                if (!committed) await store.abort(writer.ref).catch(() => {});
-              }
-            },
-            { adoptInto: `${id}-variants`, ...signalOf(options) },
-          );
-        } finally {
-          await ra.close();
-        }
-        this.#stats.conversions++;
-        await this.#linkBlob(r, desc);
-        return desc;
-      },
+      async (signal) =>
+        (await this.#existingCompression(id, compression)) ??
+        this.#locked(
+          `convert/${id}/${compression}`,
+          signal,
+          async () =>
+            // Re-read: another process may have converted it while we waited.
+            (await this.#existingCompression(id, compression)) ??
+            this.#convert(id, compression, options),
+        ),
       signalOf(options),
     );
+  }
+
+  /**
+   * Record `id`'s main blob or a variant of it in `compression`, if any.
+   *
+   * @throws {FailedPreconditionError} when the record has no blob.
+   */
+  async #existingCompression(
+    id: string,
+    compression: Compression,
+  ): Promise<Descriptor | undefined> {
+    const r = this.record(id);
+    if (r.blob === undefined) {
+      throw new FailedPreconditionError(`cannot convert ref ${id}: it has no blob`);
+    }
+    const main = this.#mainDesc(r);
+    if (compressionOf(main) === compression) return main;
+    for (const v of await this.#blobAndVariants(r.blob)) {
+      if (compressionOf(v) === compression) return v;
+    }
+    return undefined;
+  }
+
+  /** Converts record `id`'s main blob to `compression` and links the variant. */
+  async #convert(
+    id: string,
+    compression: Compression,
+    options: { level?: number; signal?: AbortSignal },
+  ): Promise<Descriptor> {
+    const r = this.record(id);
+    if (r.blob === undefined) {
+      throw new FailedPreconditionError(`cannot convert ref ${id}: it has no blob`);
+    }
+    const from = compressionOf(this.#mainDesc(r));
+    await this.#ensureBlobLocal(id, options);
+    await this.#createLease(`${id}-variants`, false);
+    const ra = await this.content.readerAt({ digest: r.blob }, signalOf(options));
+    let desc: Descriptor;
+    try {
+      desc = await withTemporaryLease(
+        this.#leases,
+        async (lease) => {
+          const store = this.#db.contentStore(this.namespace, { lease: lease?.id ?? id });
+          const conv = convert(readerStream(ra, signalOf(options)), compression, {
+            from,
+            ...(options.level === undefined ? {} : { level: options.level }),
+            ...signalOf(options),
+          });
+          const writer = await openWriter(store, {
+            ref: `convert-from-${r.blob}-to-${compression}-${newID()}`,
+            ...signalOf(options),
+          });
+          let committed = false;
+          try {
+            for await (const chunk of conv.stream) await writer.write(chunk, signalOf(options));
+            const result = await conv.result;
+            try {
+              await writer.commit(result.descriptor.size, result.descriptor.digest as Digest, {
+                labels: { [LABEL_UNCOMPRESSED]: result.diffID },
+              });
+            } catch (err) {
+              if (!isAlreadyExists(err)) throw err;
+            }
+            committed = true;
+            const converted: Descriptor = {
+              ...result.descriptor,
+              digest: result.descriptor.digest as Digest,
+              annotations: {
+                ...result.descriptor.annotations,
+                [LABEL_UNCOMPRESSED]: result.diffID,
+              },
+            };
+            return converted;
+          } finally {
+            await writer.close();
+            if (!committed) await store.abort(writer.ref).catch(() => {});
+          }
+        },
+        { adoptInto: `${id}-variants`, ...signalOf(options) },
+      );
+    } finally {
+      await ra.close();
+    }
+    this.#stats.conversions++;
+    await this.#linkBlob(r, desc);
+    return desc;
   }
 
   async #linkBlob(r: CacheRecord, desc: Descriptor): Promise<void> {
@@ -1313,35 +1375,46 @@ export class CacheManager implements RefOwner {
     }
     await this.#fetchG.do(
       digest,
-      async (signal) => {
-        try {
-          await this.content.info(digest);
-          return;
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-        // Records hold the digest in their leases already; the temporary lease
-        // covers the ingest until the blob is committed.
-        await withTemporaryLease(
-          this.#leases,
-          async (lease) => {
-            const store = this.#db.contentStore(this.namespace, { lease: lease?.id ?? "" });
-            const desc = { digest, size: size ?? 0 };
-            let writer: Awaited<ReturnType<typeof openWriter>>;
-            try {
-              writer = await openWriter(store, { ref: `fetch-${digest}`, desc, signal });
-            } catch (err) {
-              if (isAlreadyExists(err)) return;
-              throw err;
-            }
-            await copy(writer, provider, desc, { signal });
-          },
-          { signal, reuseCurrent: false },
-        );
-        this.#stats.fetches++;
-      },
+      (signal) =>
+        this.#locked(`fetch/${digest}`, signal, () =>
+          this.#fetchNow(digest, size, provider, signal),
+        ),
       signalOf(options),
     );
+  }
+
+  async #fetchNow(
+    digest: Digest,
+    size: number | undefined,
+    provider: Provider,
+    signal: AbortSignal,
+  ): Promise<void> {
+    // Re-read: another caller or process may have fetched it meanwhile.
+    try {
+      await this.content.info(digest);
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    // Records hold the digest in their leases already; the temporary lease
+    // covers the ingest until the blob is committed.
+    await withTemporaryLease(
+      this.#leases,
+      async (lease) => {
+        const store = this.#db.contentStore(this.namespace, { lease: lease?.id ?? "" });
+        const desc = { digest, size: size ?? 0 };
+        let writer: Awaited<ReturnType<typeof openWriter>>;
+        try {
+          writer = await openWriter(store, { ref: `fetch-${digest}`, desc, signal });
+        } catch (err) {
+          if (isAlreadyExists(err)) return;
+          throw err;
+        }
+        await copy(writer, provider, desc, { signal });
+      },
+      { signal, reuseCurrent: false },
+    );
+    this.#stats.fetches++;
   }
 
   // -------------------------------------------------------- removal
@@ -1525,6 +1598,23 @@ export class CacheManager implements RefOwner {
 
   #open(): void {
     if (this.#closed) throw new FailedPreconditionError("cache manager is closed");
+  }
+
+  /**
+   * Runs `fn` holding the cross-process lock of `key` in this namespace when
+   * the manager has a lock directory; `fn` must re-read what it depends on,
+   * since another process may have done the work while this one waited.
+   */
+  async #locked<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    if (this.#locksDir === undefined) return fn();
+    const lock = await acquireFileLock(this.#locksDir, `cache/${this.namespace}/${key}`, {
+      signal,
+    });
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
   }
 }
 

@@ -151,6 +151,8 @@ export class StrataRoot {
         snapshotter: this.db.snapshotter(namespace, this.defaultSnapshotter),
         snapshotterName: this.defaultSnapshotter,
         diskSpace: () => diskSpaceOf(this.layout.root),
+        // Every process on this root (CLI calls, the daemon) computes each blob once.
+        locksDir: join(this.layout.root, "locks"),
       });
       this.#caches.set(namespace, opened);
       opened.catch(() => this.#caches.delete(namespace));

@@ -1,6 +1,8 @@
 /**
  * Run one computation per key at a time and share its result with every
- * caller that asks for that key meanwhile (BuildKit's flightcontrol).
+ * caller that asks for that key meanwhile (BuildKit's flightcontrol); and a
+ * cross-process lock per key ({@link acquireFileLock}) for work that several
+ * processes on one host share.
  *
  * @example
  * ```ts
@@ -12,4 +14,11 @@
  *
  * @module
  */
+export {
+  acquireFileLock,
+  FileLock,
+  type FileLockOptions,
+  type FileLockOwner,
+  fileLockPath,
+} from "./file_lock.ts";
 export { type DoOptions, Group } from "./group.ts";
