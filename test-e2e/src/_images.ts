@@ -254,6 +254,50 @@ export function imageOfDirectory(dir: string): ServedImage {
   return { manifest, config, layers: [layer] };
 }
 
+/**
+ * `base` with one more layer on top: directory `dir` (GNU tar, then gzip).
+ * The lower layers are `base`'s very blobs, so a root that imported `base`
+ * already has them.
+ */
+export function imageWithLayerOn(base: ServedImage, dir: string): ServedImage {
+  const tar = execFileSync("tar", ["-C", dir, "--numeric-owner", "--format=pax", "-cf", "-", "."], {
+    maxBuffer: 256 << 20,
+  });
+  const diffID = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
+  const layer = blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(tar));
+  const baseConfig = JSON.parse(base.config.bytes.toString()) as {
+    rootfs: { diff_ids: string[] };
+    history?: unknown[];
+  };
+  const config = blob(
+    base.config.mediaType,
+    Buffer.from(
+      JSON.stringify({
+        ...baseConfig,
+        rootfs: { type: "layers", diff_ids: [...baseConfig.rootfs.diff_ids, diffID] },
+        history: [...(baseConfig.history ?? []), { created_by: "strata e2e (top)" }],
+      }),
+    ),
+  );
+  const layers = [...base.layers, layer];
+  const manifest = blob(
+    "application/vnd.oci.image.manifest.v1+json",
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: config.mediaType, digest: config.digest, size: config.bytes.length },
+        layers: layers.map((l) => ({
+          mediaType: l.mediaType,
+          digest: l.digest,
+          size: l.bytes.length,
+        })),
+      }),
+    ),
+  );
+  return { manifest, config, layers };
+}
+
 /** An OCI descriptor as manifests hold it. */
 export interface Desc {
   mediaType: string;

@@ -6,6 +6,7 @@
 // a second "other host" that a redirect points to.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
+import { rm } from "node:fs/promises";
 import {
   createServer as createHttpServer,
   request as httpRequest,
@@ -15,11 +16,16 @@ import {
   type ServerResponse,
 } from "node:http";
 import { promisify } from "node:util";
-import { startRegistry as startReferenceRegistry } from "@strata/registry/testing";
+import {
+  makeTokenKeys,
+  startRegistry as startReferenceRegistry,
+  startTokenServer,
+  type TokenRequest,
+} from "@strata/registry/testing";
 
 const exec = promisify(execFile);
 
-export { freePort, REGISTRY_BINARY } from "@strata/registry/testing";
+export { freePort, REGISTRY_BINARY, type TokenRequest } from "@strata/registry/testing";
 
 /** A user of the htpasswd gate. */
 export interface Credentials {
@@ -67,6 +73,58 @@ export async function startRegistry(
       ? undefined
       : (await Promise.all(options.users.map(htpasswdLine))).join("\n");
   return startReferenceRegistry(htpasswd === undefined ? {} : { htpasswd });
+}
+
+/** A registry behind token auth, with the token server that issues its tokens. */
+export interface TokenRegistry extends Registry {
+  /** The token server's URL (the realm of the registry's challenges). */
+  readonly realm: string;
+  /** Every token request the token server answered (or refused), in order. */
+  readonly tokenRequests: readonly TokenRequest[];
+}
+
+/**
+ * Starts the reference registry with `auth.token`, and the token server of
+ * @strata/registry/testing that it trusts (an ES256 key made by openssl):
+ * the token server checks Basic credentials against `users` and grants what
+ * is asked; an anonymous client gets pull only; wrong credentials get a 401.
+ */
+export async function startTokenRegistry(options: {
+  users: readonly Credentials[];
+}): Promise<TokenRegistry> {
+  const keys = await makeTokenKeys();
+  const service = "strata-e2e";
+  const issuer = "strata-e2e-issuer";
+  const tokens = await startTokenServer({
+    keys,
+    issuer,
+    service,
+    users: Object.fromEntries(options.users.map((u) => [u.username, u.password])),
+  });
+  let registry: Registry;
+  try {
+    registry = await startReferenceRegistry({
+      token: { realm: tokens.realm, service, issuer, rootCertBundle: keys.certPath },
+    });
+  } catch (err) {
+    await tokens.stop();
+    await rm(keys.dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    host: registry.host,
+    port: registry.port,
+    root: registry.root,
+    realm: tokens.realm,
+    tokenRequests: tokens.requests,
+    log: () => registry.log(),
+    wipe: () => registry.wipe(),
+    async stop() {
+      await registry.stop();
+      await tokens.stop();
+      await rm(keys.dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** One request a {@link CountingProxy} or {@link HostileRegistry} saw. */

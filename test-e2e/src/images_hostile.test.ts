@@ -3,14 +3,16 @@
 // digest, a truncated layer, a manifest over 4 MiB, a redirect to another
 // host. Each must end in a clear error naming what failed, with nothing
 // wrong stored (no ref, no blob whose bytes differ from its digest), and the
-// other host of a redirect must never receive the registry's credentials.
+// other host of a redirect must never receive the registry's credentials. A
+// failed import removes the records it made and keeps those that were there
+// before it (an earlier good import whose layer it shares).
 // Needs root (the image's tree has owners other than root).
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireProgram } from "./_daemons.ts";
-import { buildBaseTree, imageOfDirectory, strata, strataOk } from "./_images.ts";
+import { buildBaseTree, imageOfDirectory, imageWithLayerOn, strata, strataOk } from "./_images.ts";
 import { requireRoot } from "./_layer_fixture.ts";
 import { type HostileRegistry, type ServedImage, startHostileRegistry } from "./_registry.ts";
 
@@ -18,6 +20,8 @@ const alice = { username: "alice", password: "hunter2-e2e" };
 
 let work: string;
 let image: ServedImage;
+/** `image` with a second layer: the layer below is `image`'s own blob. */
+let layered: ServedImage;
 let open: HostileRegistry;
 let guarded: HostileRegistry;
 let dockerConfig: string;
@@ -57,6 +61,10 @@ beforeAll(async () => {
   await mkdir(tree);
   await buildBaseTree(tree, "hostile");
   image = imageOfDirectory(tree);
+  const top = join(work, "top");
+  await mkdir(join(top, "etc"), { recursive: true });
+  await writeFile(join(top, "etc", "top.txt"), "the second layer\n".repeat(5000));
+  layered = imageWithLayerOn(image, top);
   open = await startHostileRegistry();
   guarded = await startHostileRegistry({ users: [alice] });
   for (const fault of [
@@ -68,6 +76,8 @@ beforeAll(async () => {
   ] as const) {
     open.serve(`e2e/${fault}`, "v1", image, fault);
   }
+  open.serve("e2e/layered-wrong-digest", "v1", layered, "wrong-digest");
+  open.serve("e2e/layered-truncated", "v1", layered, "truncated");
   guarded.serve("e2e/redirect", "v1", image, "redirect");
   guarded.serve("e2e/redirect-unsigned", "v1", image, "redirect-unsigned");
   dockerConfig = join(work, "docker-config");
@@ -114,9 +124,8 @@ describe("a layer whose bytes do not match its digest", () => {
     expect(r.stderr).toContain(layer());
     expect(r.stderr).toMatch(/digest/i);
     const { refs, blobs } = await stored(root);
-    // Like BuildKit, the layer records made before the fetch stay in the
-    // cache as lazy, prunable records; nothing unpacked, no blob kept.
-    expect(refIds(refs, "unpacked")).toEqual([]);
+    // The failed import removed the layer records it had made.
+    expect(refIds(refs)).toEqual([]);
     expect(blobs).not.toContain(layer());
   }, 60_000);
 
@@ -166,11 +175,52 @@ describe("a truncated layer", () => {
       .filter((q) => q.method === "GET" && q.url.includes(layer()));
     expect(gets.length).toBeGreaterThanOrEqual(1);
     const { refs, blobs } = await stored(root);
-    // Like BuildKit, the layer records made before the fetch stay in the
-    // cache as lazy, prunable records; nothing unpacked, no blob kept.
-    expect(refIds(refs, "unpacked")).toEqual([]);
+    // The failed import removed the layer records it had made.
+    expect(refIds(refs)).toEqual([]);
     expect(blobs).not.toContain(layer());
   }, 120_000);
+});
+
+describe("a failed import next to an earlier good one", () => {
+  for (const fault of ["wrong-digest", "truncated"] as const) {
+    it(`(${fault}) removes only what it made: the earlier refs and blobs stay as they were`, async () => {
+      const root = freshRoot();
+      const good = await strataOk(root, [
+        "image",
+        "import",
+        `registry:${open.host}/e2e/none:v1`,
+        "--no-lazy",
+      ]);
+      const before = await stored(root);
+      expect(refIds(before.refs, "unpacked")).toEqual([good]);
+      const topLayer = layered.layers[1]?.digest as string;
+      const asked = open.requests.length;
+      const r = await strata(root, [
+        "image",
+        "import",
+        `registry:${open.host}/e2e/layered-${fault}:v1`,
+        "--no-lazy",
+      ]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(topLayer);
+      // The shared lower layer was already there: never asked for again.
+      const gets = open.requests.slice(asked).filter((q) => q.method === "GET");
+      expect(gets.some((q) => q.url.includes(topLayer))).toBe(true);
+      expect(gets.some((q) => q.url.includes(layer()))).toBe(false);
+      const after = await stored(root);
+      expect(refIds(after.refs)).toEqual(refIds(before.refs));
+      expect(refIds(after.refs, "unpacked")).toEqual([good]);
+      expect(after.blobs).toEqual(before.blobs);
+      expect(after.blobs).not.toContain(topLayer);
+      const info = JSON.parse(await strataOk(root, ["ref", "info", good], { all: true })) as {
+        lazy?: boolean;
+        chainID?: string;
+      };
+      expect(info.lazy).toBe(false);
+      // And the earlier ref still works: it exports, from what is stored.
+      await strataOk(root, ["image", "export", good, "--to", `oci:${join(work, `out-${++n}`)}:v1`]);
+    }, 120_000);
+  }
 });
 
 describe("a manifest over 4 MiB", () => {
@@ -221,9 +271,8 @@ describe("a redirect to another host", () => {
     expect(seen.length).toBeGreaterThan(0);
     for (const q of seen) expect(q.headers.authorization).toBeUndefined();
     const { refs, blobs } = await stored(root);
-    // Like BuildKit, the layer records made before the fetch stay in the
-    // cache as lazy, prunable records; nothing unpacked, no blob kept.
-    expect(refIds(refs, "unpacked")).toEqual([]);
+    // The failed import removed the layer records it had made.
+    expect(refIds(refs)).toEqual([]);
     expect(blobs).not.toContain(layer());
   }, 60_000);
 });

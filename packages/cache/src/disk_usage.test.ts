@@ -1,3 +1,13 @@
+import { createHash } from "node:crypto";
+import { readBlob, writeBlob } from "@strata/content";
+import {
+  LABEL_GC_EXPIRE,
+  LABEL_GC_FLAT,
+  LABEL_GC_REF_CONTENT,
+  LABEL_GC_ROOT,
+  LABEL_TEMPORARY,
+  RESOURCE_CONTENT,
+} from "@strata/leases";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bindSource, openTestCache, type TestCache, writeFiles } from "./_testing.ts";
 import type { CacheManager } from "./cache_manager.ts";
@@ -23,13 +33,32 @@ describe("CacheManager.diskUsage", () => {
     await t.cleanup();
   });
 
-  it("marks records holding the same snapshot or blobs as shared, and their parents", async () => {
+  /** `{description: shared}` of every record. */
+  const sharedByDesc = async (): Promise<Record<string, boolean>> =>
+    Object.fromEntries((await t.cm.diskUsage()).map((u) => [u.description, u.shared]));
+
+  /** Writes `bytes` into namespace `ns` under lease `lease` (created); returns its digest. */
+  async function putBlob(ns: string, lease: string, bytes: Uint8Array, labels = {}) {
+    await t.db
+      .leases(ns)
+      .create({ id: lease })
+      .catch(() => {});
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}` as const;
+    await writeBlob(
+      t.db.contentStore(ns, { lease }),
+      `put-${digest}`,
+      bytes,
+      { digest, size: bytes.byteLength },
+      { labels },
+    );
+    return digest;
+  }
+
+  it("does not mark records that only hold the same data as other records", async () => {
     const base = await makeRef(t.cm, undefined, "base");
     const top = await makeRef(t.cm, base, "top");
     const lone = await makeRef(t.cm, undefined, "lone");
     await t.cm.getRemotes(lone);
-    let du = await t.cm.diskUsage();
-    expect(du.every((u) => !u.shared)).toBe(true);
     // The same layers in zstd: new records (other blob chain IDs) that reuse
     // the snapshots (same chain IDs) and whose blobs are linked variants.
     await t.cm.getRemotes(top); // gzip blobs
@@ -39,26 +68,85 @@ describe("CacheManager.diskUsage", () => {
     const z0 = await t.cm.getByBlob(d0, { description: "zstd base" });
     const z1 = await t.cm.getByBlob(d1, { parent: z0, description: "zstd top" });
     expect(z1.info().snapshotID).toBe(top.info().snapshotID);
-    du = await t.cm.diskUsage();
-    const shared = Object.fromEntries(du.map((u) => [u.description, u.shared]));
-    expect(shared).toEqual({
-      base: true,
-      top: true,
+    expect(await sharedByDesc()).toEqual({
+      base: false,
+      top: false,
       lone: false,
-      "zstd base": true,
-      "zstd top": true,
+      "zstd base": false,
+      "zstd top": false,
     });
+    for (const r of [z1, z0, lone, top, base]) await r.release();
+    // Nothing outside the cache keeps them: prune without `all` takes them all.
+    expect((await t.cm.prune({})).length).toBe(5);
+  });
+
+  it("marks a record whose blob a lease outside the cache holds shared, with its parents", async () => {
+    const base = await makeRef(t.cm, undefined, "base");
+    const top = await makeRef(t.cm, base, "top");
+    const lone = await makeRef(t.cm, undefined, "lone");
+    const [remote] = await t.cm.getRemotes(top);
+    await t.cm.getRemotes(lone);
+    const blob = remote?.descriptors[1]?.digest as string;
+    expect(blob).toBe(top.info().blob);
+    // Leases of work in flight, and expired ones, keep nothing for long: not shared.
+    const leases = t.db.leases("test");
+    await leases.create({ id: "in-flight", labels: { [LABEL_TEMPORARY]: "now" } });
+    await leases.create({ id: "expired", labels: { [LABEL_GC_EXPIRE]: "2001-01-01T00:00:00Z" } });
+    for (const id of ["in-flight", "expired"]) {
+      await leases.addResource({ id }, { type: RESOURCE_CONTENT, id: blob });
+    }
+    expect(await sharedByDesc()).toEqual({ base: false, top: false, lone: false });
+    await leases.create({ id: "client-1" });
+    await leases.addResource({ id: "client-1" }, { type: RESOURCE_CONTENT, id: blob });
+    expect(await sharedByDesc()).toEqual({ base: true, top: true, lone: false });
     expect(
       (await t.cm.diskUsage({ filters: ["shared==true"] })).map((u) => u.description).sort(),
-    ).toEqual(["base", "top", "zstd base", "zstd top"]);
+    ).toEqual(["base", "top"]);
     expect((await t.cm.diskUsage({ filters: ["private==true"] })).map((u) => u.id)).toEqual([
       lone.id,
     ]);
-    for (const r of [z1, z0, lone, top, base]) await r.release();
-    // Without `all`, prune leaves shared records; with it, everything goes.
-    const removed = await t.cm.prune({});
-    expect(removed.map((u) => u.description)).toEqual(["lone"]);
-    expect((await t.cm.prune({ all: true })).length).toBe(4);
+    for (const r of [lone, top, base]) await r.release();
+    // Without `all`, prune leaves shared records; with it they go, and the
+    // client's lease still keeps the blob.
+    expect((await t.cm.prune({})).map((u) => u.description)).toEqual(["lone"]);
+    expect((await t.cm.prune({ all: true })).length).toBe(2);
+    expect((await t.cm.content.info(blob)).digest).toBe(blob);
+  });
+
+  it("marks a record whose snapshot a gc.root label keeps, or a blob referenced from outside", async () => {
+    const base = await makeRef(t.cm, undefined, "base");
+    const top = await makeRef(t.cm, base, "top");
+    const lone = await makeRef(t.cm, undefined, "lone");
+    await t.cm.getRemotes(top);
+    await t.cm.getRemotes(lone);
+    // A manifest-like blob that references lone's blob, held by a flat lease:
+    // a flat lease keeps only what it lists, so lone is not shared yet.
+    const manifest = Buffer.from(JSON.stringify({ layers: [lone.info().blob] }));
+    const labels = { [`${LABEL_GC_REF_CONTENT}.l.0`]: lone.info().blob as string };
+    await t.db.leases("test").create({ id: "flat-client", labels: { [LABEL_GC_FLAT]: "x" } });
+    await putBlob("test", "flat-client", manifest, labels);
+    expect(await sharedByDesc()).toEqual({ base: false, top: false, lone: false });
+    // The same blob under a plain lease: its label keeps lone's blob.
+    await putBlob("test", "client-2", manifest, labels);
+    expect(await sharedByDesc()).toEqual({ base: false, top: false, lone: true });
+    // A gc.root label on base's snapshot keeps it: base is shared, top is not.
+    await t.cm.snapshotter.update(
+      { name: base.info().snapshotID, labels: { [LABEL_GC_ROOT]: "pinned" } },
+      { fieldpaths: [`labels.${LABEL_GC_ROOT}`] },
+    );
+    expect(await sharedByDesc()).toEqual({ base: true, top: false, lone: true });
+    for (const r of [lone, top, base]) await r.release();
+  });
+
+  it("marks a record whose blob another namespace records shared", async () => {
+    const lone = await makeRef(t.cm, undefined, "lone");
+    const [remote] = await t.cm.getRemotes(lone);
+    const desc = remote?.descriptors[0];
+    if (desc === undefined) throw new Error("no layer");
+    expect(await sharedByDesc()).toEqual({ lone: false });
+    await putBlob("elsewhere", "other-ns", await readBlob(t.cm.content, desc));
+    expect(await sharedByDesc()).toEqual({ lone: true });
+    await lone.release();
   });
 
   it("reports in use, last used, usage count, parents and descriptions", async () => {

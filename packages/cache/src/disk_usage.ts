@@ -1,4 +1,15 @@
+import { isNotFound } from "@strata/errdefs";
 import { objectAdaptor, parseFilters } from "@strata/filters";
+import {
+  LABEL_GC_FLAT,
+  LABEL_GC_REF_CONTENT,
+  LABEL_GC_REF_SNAPSHOT,
+  LABEL_GC_ROOT,
+  LABEL_TEMPORARY,
+  leaseExpiry,
+  RESOURCE_CONTENT,
+  RESOURCE_SNAPSHOTS_PREFIX,
+} from "@strata/leases";
 import type { CacheRecord } from "@strata/metadata";
 import type { CacheManager } from "./cache_manager.ts";
 import type { DiskUsageOptions, UsageInfo } from "./types.ts";
@@ -34,11 +45,22 @@ export function usageAdaptor(u: UsageInfo): ReturnType<typeof objectAdaptor> {
  * Disk usage of every record, as BuildKit's DiskUsage: a committed record
  * and the mutable one it came from are reported once; a mutable record in
  * use counts 0 bytes; a record whose child is in use is in use too. Unknown
- * sizes are computed (and stored). A record is `shared` when its snapshot
- * or one of its blobs (or their compression variants) is also held by
- * another record (e.g. the same layers pulled in two compressions), and
- * then so are its parents, as BuildKit propagates `shared`; removing it
- * alone would free little, so prune skips it without `all`.
+ * sizes are computed (and stored).
+ *
+ * `shared` is BuildKit's: the record's data is also kept by something
+ * outside the cache, so removing the record would not free it (BuildKit
+ * asks containerd's image store whether an image has the record's layer
+ * chain). Here "outside" is what the garbage collector would still keep
+ * if no cache record held anything: a lease of the namespace that is not a
+ * record's (not `<id>`, `<id>-variants`, `<id>-view`, nor a temporary lease
+ * of work in flight), a `containerd.io/gc.root` label, the objects those
+ * reference through `containerd.io/gc.ref.*` labels and snapshot parents,
+ * and the same blob recorded in another namespace. A record is shared when
+ * its snapshot or its blob is kept so, and then so are its parents, as
+ * BuildKit propagates it; prune skips shared records without `all`.
+ * Records that merely hold the same data as another record (two
+ * compressions of one layer share a snapshot) are not shared: pruning both
+ * frees it.
  *
  * @throws {InvalidArgumentError} on a malformed filter.
  */
@@ -48,7 +70,8 @@ export async function diskUsage(
 ): Promise<UsageInfo[]> {
   options.signal?.throwIfAborted();
   const filter = parseFilters(options.filters ?? []);
-  const records = cm.records.list().filter((r) => !r.deleted);
+  const all = cm.records.list();
+  const records = all.filter((r) => !r.deleted);
   const twins = new Set(
     records.flatMap((r) => (r.equalMutable === undefined ? [] : [r.equalMutable])),
   );
@@ -73,14 +96,11 @@ export async function diskUsage(
       }
     }
   }
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
   const sizes = await Promise.all(
-    shown.map((r) =>
-      !r.committed && inUse.has(r.id)
-        ? 0
-        : cm.sizeOf(r.id, options.signal === undefined ? {} : { signal: options.signal }),
-    ),
+    shown.map((r) => (!r.committed && inUse.has(r.id) ? 0 : cm.sizeOf(r.id, signal))),
   );
-  const shared = await sharedRecords(cm, shown, byID);
+  const shared = await sharedRecords(cm, all, shown, byID, signal);
   const out: UsageInfo[] = [];
   shown.forEach((r, i) => {
     const u: UsageInfo = {
@@ -101,36 +121,119 @@ export async function diskUsage(
   return out;
 }
 
-/** The records whose snapshot or blobs another record holds too, with their parents. */
+// Graph nodes of what the collector keeps: content by digest, snapshots by key.
+const contentNode = (digest: string) => `c ${digest}`;
+const snapshotNode = (key: string) => `s ${key}`;
+
+/** The nodes a label set references (`gc.ref.content*`, `gc.ref.snapshot.<ours>*`). */
+function labelRefs(labels: Readonly<Record<string, string>>, snapshotter: string): string[] {
+  const out: string[] = [];
+  const ours = `${LABEL_GC_REF_SNAPSHOT}${snapshotter}`;
+  for (const [key, value] of Object.entries(labels)) {
+    if (value === "") continue;
+    if (
+      key === LABEL_GC_REF_CONTENT ||
+      key.startsWith(`${LABEL_GC_REF_CONTENT}.`) ||
+      key.startsWith(`${LABEL_GC_REF_CONTENT}/`)
+    ) {
+      out.push(contentNode(value));
+    } else if (key === ours || key.startsWith(`${ours}/`)) {
+      out.push(snapshotNode(value));
+    }
+  }
+  return out;
+}
+
+/**
+ * The records whose snapshot or blob something outside the cache keeps
+ * (see {@link diskUsage}), with their parents.
+ */
 async function sharedRecords(
   cm: CacheManager,
+  all: readonly CacheRecord[],
   shown: readonly CacheRecord[],
   byID: ReadonlyMap<string, CacheRecord>,
+  signal: { signal?: AbortSignal },
 ): Promise<Set<string>> {
-  const holders = new Map<string, Set<string>>();
-  const held = await Promise.all(shown.map((r) => cm.resourcesOf(r.id)));
-  shown.forEach((r, i) => {
-    const res = held[i] as Awaited<ReturnType<CacheManager["resourcesOf"]>>;
-    const keys = [
-      ...(res.snapshot === undefined ? [] : [`snapshot:${res.snapshot}`]),
-      ...res.blobs.map((d) => `blob:${d}`),
-    ];
-    for (const k of keys) {
-      const set = holders.get(k) ?? new Set<string>();
-      set.add(r.id);
-      holders.set(k, set);
+  const now = Date.now();
+  const own = new Set(all.flatMap((r) => [r.id, `${r.id}-variants`, `${r.id}-view`]));
+  const leases = cm.db.leases(cm.namespace);
+  const resourceType = `${RESOURCE_SNAPSHOTS_PREFIX}${cm.snapshotterName}`;
+  // Roots: [node, flat]. A flat lease keeps its resources, not what their labels reference.
+  const roots: [string, boolean][] = [];
+  for (const lease of await leases.list(signal)) {
+    if (own.has(lease.id) || lease.labels[LABEL_TEMPORARY] !== undefined) continue;
+    const expiry = leaseExpiry(lease.labels);
+    if (expiry !== undefined && expiry.getTime() <= now) continue;
+    const flat = (lease.labels[LABEL_GC_FLAT] ?? "") !== "";
+    for (const res of await leases.listResources(lease, signal)) {
+      if (res.type === RESOURCE_CONTENT) roots.push([contentNode(res.id), flat]);
+      else if (res.type === resourceType) roots.push([snapshotNode(res.id), flat]);
     }
-  });
-  const shared = new Set<string>();
-  for (const ids of holders.values()) if (ids.size > 1) for (const id of ids) shared.add(id);
-  const queue = [...shared];
+  }
+  const edges = new Map<string, { labels: string[]; structural: string[] }>();
+  await cm.content.walk((info) => {
+    const node = contentNode(info.digest);
+    edges.set(node, { labels: labelRefs(info.labels, cm.snapshotterName), structural: [] });
+    if ((info.labels[LABEL_GC_ROOT] ?? "") !== "") roots.push([node, false]);
+  }, signal);
+  await cm.snapshotter.walk((info) => {
+    const node = snapshotNode(info.name);
+    edges.set(node, {
+      labels: labelRefs(info.labels, cm.snapshotterName),
+      structural: info.parent === "" ? [] : [snapshotNode(info.parent)],
+    });
+    if ((info.labels[LABEL_GC_ROOT] ?? "") !== "") roots.push([node, false]);
+  }, signal);
+  const kept = new Set<string>();
+  const queue = roots.map(([node, flat]) => ({ node, flat }));
+  const followed = new Set<string>();
   while (queue.length > 0) {
-    const r = byID.get(queue.pop() as string);
+    const { node, flat } = queue.pop() as { node: string; flat: boolean };
+    kept.add(node);
+    // A node reached both flat and not is followed fully once.
+    const mark = `${flat ? "f" : "n"} ${node}`;
+    if (followed.has(mark) || followed.has(`n ${node}`)) continue;
+    followed.add(mark);
+    const e = edges.get(node);
+    if (e === undefined) continue;
+    for (const next of e.structural) queue.push({ node: next, flat });
+    if (!flat) for (const next of e.labels) queue.push({ node: next, flat: false });
+  }
+  // The bytes of a blob stay while any namespace records it.
+  const elsewhere = new Set<string>();
+  const blobs = new Set(shown.flatMap((r) => (r.blob === undefined ? [] : [r.blob])));
+  if (blobs.size > 0) {
+    for (const ns of await cm.db.namespaces.list()) {
+      if (ns.name === cm.namespace) continue;
+      const store = cm.db.contentStore(ns.name);
+      for (const digest of blobs) {
+        try {
+          await store.info(digest, signal);
+          elsewhere.add(digest);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    }
+  }
+  const shared = new Set<string>();
+  for (const r of shown) {
+    const snapshot =
+      r.equalMutable === undefined ? r.snapshotID : byID.get(r.equalMutable)?.snapshotID;
+    const held =
+      (!r.blobOnly && snapshot !== undefined && kept.has(snapshotNode(snapshot))) ||
+      (r.blob !== undefined && (kept.has(contentNode(r.blob)) || elsewhere.has(r.blob)));
+    if (held) shared.add(r.id);
+  }
+  const queueUp = [...shared];
+  while (queueUp.length > 0) {
+    const r = byID.get(queueUp.pop() as string);
     if (r === undefined) continue;
     for (const p of parentsOf(r)) {
       if (byID.has(p) && !shared.has(p)) {
         shared.add(p);
-        queue.push(p);
+        queueUp.push(p);
       }
     }
   }

@@ -1,6 +1,7 @@
 // Test peers we own: a TCP proxy that cuts connections, an HTTP proxy with
 // hooks (fault injection, header rewriting, redirects, a Basic auth gate),
-// and a token server for the registry's bearer token auth. Not exported.
+// and a token server for the registry's bearer token auth. The token server
+// is also exported through `@strata/registry/testing` for the e2e tests.
 
 import { execFile } from "node:child_process";
 import { createPrivateKey, randomUUID, sign } from "node:crypto";

@@ -150,3 +150,12 @@ export async function startRegistry(options: TestRegistryOptions = {}): Promise<
     stop,
   };
 }
+
+// The token server that issues the registry's `auth.token` JWTs lives with
+// this package's own tests; the same one serves every package's tests.
+export {
+  makeTokenKeys,
+  startTokenServer,
+  type TokenKeys,
+  type TokenRequest,
+} from "./_test_servers.ts";

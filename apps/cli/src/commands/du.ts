@@ -54,7 +54,15 @@ export const duCommand: Command = {
   -f, --filter F   containerd filter over id, parents, description, inuse, mutable,
                    immutable, type, shared, private (repeatable: any matches)
 
-Mutable records are marked with * after the id.`,
+Mutable records are marked with * after the id. A record is reclaimable
+when neither it nor a record built on it is in use. A shared record (its
+size marked with *) has data that something outside the cache keeps too,
+so removing it would not free that space: a lease that is not a cache
+record's (\`strata leases\`, ctr clients), a containerd.io/gc.root label,
+what those reference through gc.ref labels, or the same blob in another
+namespace; the parents of a shared record are shared too. Two records
+holding the same data (one layer in two compressions) are not shared.
+\`strata prune\` leaves shared records unless --all is given.`,
   async run(ctx, args) {
     const { values } = parseCommandArgs(args, {
       verbose: { type: "boolean", short: "v" },

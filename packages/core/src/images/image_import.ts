@@ -27,6 +27,9 @@ const MAX_INDEX_DEPTH = 4;
  * over the source's provider. Lazy imports fetch nothing more; eager ones
  * fetch and unpack every layer. Every record names the source in its
  * `imageRefs`, so a later process can fetch lazy blobs from it again.
+ * When the import fails (a blob that does not verify, a body cut short, an
+ * abort), the records it created are removed and what they held is
+ * collected; records that existed before it are kept as they were.
  *
  * @throws {InvalidArgumentError} for a malformed source, an image without layers, a layer of an unknown media type, or diffIDs that do not match the layers.
  * @throws {NotFoundError} when the tag or this platform's manifest is missing.
@@ -94,6 +97,10 @@ export async function importImage(
   }
   const lazy = options.lazy ?? location.kind === "registry";
   const refs: ImmutableRef[] = [];
+  // Records that exist now are not this call's to remove if it fails.
+  const existing = new Set(cm.records.list().map((r) => r.id));
+  const me = Symbol(src.name);
+  let failed = true;
   try {
     for (const [i, layer] of manifest.layers.entries()) {
       const parent = refs.at(-1);
@@ -111,11 +118,17 @@ export async function importImage(
         },
       );
       refs.push(ref);
+      claim(cm, ref.id, me);
     }
     const last = refs.at(-1) as ImmutableRef;
     if (!lazy) {
       progress({ id: last.id, action: "unpacking", current: 0, total: refs.length, done: false });
-      await last.extract(signal);
+      // Every layer is asked for (the runs are shared with the top's
+      // extraction of its parents), so that when one fails the others have
+      // settled too before the records are removed.
+      const results = await Promise.allSettled(refs.map((r) => r.extract(signal)));
+      const failure = results.find((r) => r.status === "rejected");
+      if (failure !== undefined) throw failure.reason;
       progress({
         id: last.id,
         action: "unpacking",
@@ -128,6 +141,7 @@ export async function importImage(
     if (chainID === undefined) {
       throw new InvalidArgumentError(`${src.name}: top layer ref ${last.id} has no chain ID`);
     }
+    failed = false;
     return {
       ref: last.id,
       refs: refs.map((r) => r.id),
@@ -136,6 +150,83 @@ export async function importImage(
       chainID,
     };
   } finally {
-    for (const r of refs) await r.release();
+    if (failed) {
+      await discardCreated(cm, refs, existing, me);
+    } else {
+      for (const r of refs) {
+        const c = claims.get(cm)?.get(r.id);
+        if (c !== undefined) c.succeeded = true;
+      }
+      for (const r of refs) await r.release();
+    }
+    for (const r of refs) unclaim(cm, r.id, me);
   }
+}
+
+/**
+ * The imports of this process that hold a record, and whether one of them
+ * succeeded: a failed import must not remove a record that another import,
+ * started meanwhile with the same layers, handed to its caller. While any
+ * import holds the record the entry stays, so a success is seen by a
+ * failure that ends later.
+ */
+interface Claim {
+  readonly imports: Set<symbol>;
+  succeeded: boolean;
+}
+
+const claims = new WeakMap<CacheManager, Map<string, Claim>>();
+
+function claim(cm: CacheManager, id: string, me: symbol): void {
+  let byID = claims.get(cm);
+  if (byID === undefined) {
+    byID = new Map();
+    claims.set(cm, byID);
+  }
+  let c = byID.get(id);
+  if (c === undefined) {
+    c = { imports: new Set(), succeeded: false };
+    byID.set(id, c);
+  }
+  c.imports.add(me);
+}
+
+function unclaim(cm: CacheManager, id: string, me: symbol): void {
+  const byID = claims.get(cm);
+  const c = byID?.get(id);
+  if (byID === undefined || c === undefined) return;
+  c.imports.delete(me);
+  if (c.imports.size === 0) byID.delete(id);
+}
+
+/**
+ * Releases the refs of a failed import, top layer first, and removes the
+ * records this import created, then collects what they held. A record is
+ * kept when it existed before the import, when another import of this
+ * process holds it or handed it out, when another handle still holds it,
+ * or when a record outside this import names it as a parent. Best effort:
+ * the import's own error is what the caller sees, and whatever a failed
+ * removal leaves stays a prunable record, as it was before.
+ */
+async function discardCreated(
+  cm: CacheManager,
+  refs: readonly ImmutableRef[],
+  existing: ReadonlySet<string>,
+  me: symbol,
+): Promise<void> {
+  let removed = 0;
+  for (const ref of [...refs].reverse()) {
+    try {
+      await ref.release();
+      const c = claims.get(cm)?.get(ref.id);
+      const shared = c !== undefined && (c.succeeded || [...c.imports].some((i) => i !== me));
+      if (existing.has(ref.id) || shared || cm.inUse(ref.id)) continue;
+      if (cm.records.children(ref.id).some((r) => !r.deleted)) continue;
+      await cm.removeRecord(ref.id);
+      removed++;
+    } catch {
+      // Left as a prunable record (see above).
+    }
+  }
+  if (removed > 0) await cm.gc().catch(() => {});
 }
