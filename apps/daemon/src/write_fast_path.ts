@@ -6,9 +6,9 @@ import {
   WriteContentRequestSchema,
   WriteContentResponseSchema,
 } from "@strata/api/content";
-import { envelope, StreamedMessageDecoder } from "@strata/api/grpc-wire";
+import { envelope, type MessagePart, StreamedMessageDecoder } from "@strata/api/grpc-wire";
 import { InvalidArgumentError } from "@strata/errdefs";
-import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
+import { chunkBatches, endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
 import { leaseOf, namespaceOf } from "./services/_context.ts";
 import { WriteSession } from "./services/_write_session.ts";
 import type { ContentBackend } from "./services/content.ts";
@@ -18,6 +18,8 @@ export const WRITE_PATH = "/containerd.services.content.v1.Content/Write";
 
 /** WriteContentRequest's `data` field. */
 const DATA_FIELD = 6;
+/** Bytes received and not yet written before the request is paused (one message of the Strata client). */
+const QUEUED_BYTES = 4 << 20;
 
 /** Whether {@link writeFastPath} can serve this request: containerd's Write in plain gRPC. */
 export function isFastWrite(req: http2.Http2ServerRequest): boolean {
@@ -83,35 +85,43 @@ export async function writeFastPath(
     const namespace = namespaceOf(req.headers);
     const lease = leaseOf(req.headers);
     const store = backend.contentStore(namespace, lease === undefined ? {} : { lease });
-    session = new WriteSession(store, abort.signal);
+    const writes = new WriteSession(store, abort.signal);
+    session = writes;
     startResponse(res);
     const decoder = new StreamedMessageDecoder({
       field: DATA_FIELD,
       maxMessageBytes: options.maxMessageBytes,
     });
     let head: WriteContentRequest | undefined;
-    // Not destroyed on an early exit: the trailers must still go out.
-    for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-      for (const part of decoder.push(chunk as Buffer)) {
-        if (part.kind === "head") {
-          head = decode(part.fields);
-          await session.begin(head);
-        } else if (part.kind === "data") {
-          await session.data(part.bytes);
-        } else {
-          let labels: Record<string, string> | undefined;
-          if (part.streamed) {
-            labels = { ...head?.labels, ...labelsAfterData(part.fields) };
-          } else {
-            await session.begin(decode(part.fields));
-          }
-          head = undefined;
-          const { reply, done } = await session.end(labels);
-          const ok = res.write(envelope(toBinary(WriteContentResponseSchema, reply)));
+    // One part of a message; true once the write is committed.
+    const take = async (part: MessagePart): Promise<boolean> => {
+      if (part.kind === "head") {
+        head = decode(part.fields);
+        await writes.begin(head);
+        return false;
+      }
+      if (part.kind === "data") {
+        await writes.data(part.bytes);
+        return false;
+      }
+      let labels: Record<string, string> | undefined;
+      if (part.streamed) {
+        labels = { ...head?.labels, ...labelsAfterData(part.fields) };
+      } else {
+        await writes.begin(decode(part.fields));
+      }
+      head = undefined;
+      const { reply, done } = await writes.end(labels);
+      const ok = res.write(envelope(toBinary(WriteContentResponseSchema, reply)));
+      // Closing the stream aborts the signal, which ends this wait.
+      if (!ok && !done) await once(stream, "drain", { signal: abort.signal });
+      return done;
+    };
+    for await (const batch of chunkBatches(req, { highWaterBytes: QUEUED_BYTES })) {
+      for (const chunk of batch) {
+        for (const part of decoder.push(chunk)) {
           // containerd's protocol ends with the commit, whatever follows.
-          if (done) return await finish(session);
-          // Closing the stream aborts the signal, which ends this wait.
-          if (!ok) await once(stream, "drain", { signal: abort.signal });
+          if (await take(part)) return await finish(writes);
         }
       }
     }
