@@ -1,5 +1,4 @@
 import type http2 from "node:http2";
-import type { Readable } from "node:stream";
 import { toGrpcStatus } from "@strata/errdefs";
 
 /**
@@ -41,68 +40,4 @@ export function endCall(res: http2.Http2ServerResponse, err?: unknown): void {
     });
   }
   res.end();
-}
-
-/**
- * A request body in flowing mode: the chunks that arrived since the last
- * batch, taken all at once. Paused above `highWaterBytes` queued, resumed
- * below half of it. Reading a request through its async iterator instead
- * pauses it every 64 KiB (the stream's high-water mark), which withholds
- * HTTP/2 window updates from the client: a 1 GiB Write took twice as long.
- * Ends when the request ends; a destroyed request rejects.
- */
-export async function* chunkBatches(
-  req: Readable,
-  options: { highWaterBytes: number },
-): AsyncGenerator<Buffer[], void, undefined> {
-  let queue: Buffer[] = [];
-  let queued = 0;
-  let ended = false;
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const onData = (chunk: Buffer) => {
-    queue.push(chunk);
-    queued += chunk.byteLength;
-    if (queued > options.highWaterBytes) req.pause();
-    wake?.();
-  };
-  const onEnd = () => {
-    ended = true;
-    wake?.();
-  };
-  const onClose = () => {
-    if (!ended) failure ??= new Error("the request was closed before its end");
-    wake?.();
-  };
-  const onError = (err: Error) => {
-    failure ??= err;
-    wake?.();
-  };
-  req.on("data", onData);
-  req.once("end", onEnd);
-  req.once("close", onClose);
-  req.once("error", onError);
-  try {
-    for (;;) {
-      if (queue.length > 0) {
-        const batch = queue;
-        queue = [];
-        queued = 0;
-        if (req.isPaused()) req.resume();
-        yield batch;
-        continue;
-      }
-      if (ended) return;
-      if (failure !== undefined) throw failure;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      wake = undefined;
-    }
-  } finally {
-    req.off("data", onData);
-    req.off("end", onEnd);
-    req.off("close", onClose);
-    req.off("error", onError);
-  }
 }

@@ -6,9 +6,14 @@ import {
   WriteContentRequestSchema,
   WriteContentResponseSchema,
 } from "@strata/api/content";
-import { envelope, type MessagePart, StreamedMessageDecoder } from "@strata/api/grpc-wire";
+import {
+  chunkBatches,
+  envelope,
+  type MessagePart,
+  StreamedMessageDecoder,
+} from "@strata/api/grpc-wire";
 import { InvalidArgumentError } from "@strata/errdefs";
-import { chunkBatches, endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
+import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
 import { leaseOf, namespaceOf } from "./services/_context.ts";
 import { WriteSession } from "./services/_write_session.ts";
 import type { ContentBackend } from "./services/content.ts";

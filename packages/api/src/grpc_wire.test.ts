@@ -1,8 +1,10 @@
+import { PassThrough } from "node:stream";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { isInvalidArgument, isResourceExhausted } from "@strata/errdefs";
 import { describe, expect, it } from "vitest";
 import { WriteAction, type WriteContentRequest, WriteContentRequestSchema } from "./content.ts";
 import {
+  chunkBatches,
   ENVELOPE_HEADER_BYTES,
   envelope,
   type MessagePart,
@@ -188,5 +190,38 @@ describe("streamedMessageHead", () => {
     const head = streamedMessageHead(fields, { field: DATA_FIELD, length: msg.data.byteLength });
     expect(concat([head, msg.data])).toEqual(envelope(toBinary(WriteContentRequestSchema, msg)));
     expect(head.byteLength).toBeGreaterThan(ENVELOPE_HEADER_BYTES);
+  });
+});
+
+describe("chunkBatches", () => {
+  it("gives every chunk in order, in batches, and pauses the source above the mark", async () => {
+    const source = new PassThrough();
+    let pauses = 0;
+    const pause = source.pause.bind(source);
+    source.pause = () => {
+      pauses++;
+      return pause();
+    };
+    const batches = chunkBatches(source, { highWaterBytes: 1000 });
+    const first = batches.next();
+    for (let i = 0; i < 5; i++) source.write(Buffer.alloc(300, i));
+    const got: number[] = [];
+    const batch = await first;
+    // The source flowed into the queue past the mark, then was paused.
+    expect(batch.value?.length).toBeGreaterThanOrEqual(4);
+    expect(pauses).toBeGreaterThan(0);
+    for (const chunk of batch.value ?? []) got.push(chunk[0] as number);
+    source.end(Buffer.alloc(300, 9));
+    for await (const more of batches) for (const chunk of more) got.push(chunk[0] as number);
+    expect(got).toEqual([0, 1, 2, 3, 4, 9]);
+    expect(source.isPaused()).toBe(false);
+  });
+
+  it("rejects when the source closes before its end", async () => {
+    const source = new PassThrough();
+    const batches = chunkBatches(source, { highWaterBytes: 1000 });
+    const next = batches.next();
+    source.destroy();
+    await expect(next).rejects.toThrow(/closed before its end/);
   });
 });

@@ -1,8 +1,11 @@
 import { once } from "node:events";
 import http2 from "node:http2";
-import { type MessagePart, StreamedMessageDecoder } from "@strata/api/grpc-wire";
+import { chunkBatches, type MessagePart, StreamedMessageDecoder } from "@strata/api/grpc-wire";
 import { fromGrpcStatus, UnavailableError } from "@strata/errdefs";
 import type { DaemonTransport } from "./transport.ts";
+
+/** Reply bytes received and not yet read before the stream is paused. */
+const QUEUED_BYTES = 4 << 20;
 
 /**
  * One gRPC call on a raw HTTP/2 stream, for the calls whose messages are
@@ -102,7 +105,9 @@ export class GrpcCall {
    */
   async *parts(): AsyncGenerator<MessagePart, void, undefined> {
     try {
-      for await (const chunk of this.#stream) yield* this.#decoder.push(chunk as Buffer);
+      for await (const batch of chunkBatches(this.#stream, { highWaterBytes: QUEUED_BYTES })) {
+        for (const chunk of batch) yield* this.#decoder.push(chunk);
+      }
     } catch (err) {
       // A reset stream: the status, when the daemon sent one, says more.
       await this.#status;
