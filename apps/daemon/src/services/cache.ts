@@ -1,10 +1,8 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type Cache,
-  type Progress,
-  ProgressSchema,
   type RefInfo as RefInfoMessage,
   RefInfoSchema,
   type RegistryAccess as RegistryAccessMessage,
@@ -13,7 +11,6 @@ import {
 } from "@strata/api/cache";
 import type {
   CacheOps,
-  CacheProgress,
   CachePruneOptions,
   CacheUsage,
   GcReport,
@@ -25,6 +22,7 @@ import { InvalidArgumentError } from "@strata/errdefs";
 import type { Descriptor } from "@strata/oci";
 import { namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
+import { progressOf } from "./_progress.ts";
 
 /** What the cache service runs on. */
 export interface CacheBackend {
@@ -119,57 +117,6 @@ function pruneOptions(
   const minFree = nonNegative("min free space", req.minFreeSpace);
   if (minFree !== undefined) options.minFreeSpace = minFree;
   return options;
-}
-
-function progressMessage(e: CacheProgress): Progress {
-  return create(ProgressSchema, {
-    id: e.id,
-    action: e.action,
-    current: BigInt(Math.trunc(e.current)),
-    total: BigInt(Math.trunc(e.total)),
-    done: e.done,
-    timestamp: timestampNow(),
-  });
-}
-
-/**
- * Runs `op` and streams its progress events as they come, then the message
- * `last` makes of its result. Events are queued (they are small and an
- * operation emits a bounded number per blob); the stream ends with the
- * operation's error, mapped to its gRPC status, if it fails.
- */
-async function* progressOf<R>(
-  op: (onProgress: (e: CacheProgress) => void) => Promise<R>,
-  last: (result: R) => MessageInitShape<typeof ProgressSchema>,
-): AsyncGenerator<Progress> {
-  const queue: Progress[] = [];
-  let wake: (() => void) | undefined;
-  let outcome: { ok: true; value: R } | { ok: false; error: unknown } | undefined;
-  const running = (async () => {
-    try {
-      outcome = {
-        ok: true,
-        value: await op((e) => {
-          queue.push(progressMessage(e));
-          wake?.();
-        }),
-      };
-    } catch (error) {
-      outcome = { ok: false, error };
-    }
-    wake?.();
-  })();
-  for (;;) {
-    while (queue.length > 0) yield queue.shift() as Progress;
-    if (outcome !== undefined) break;
-    await new Promise<void>((r) => {
-      wake = r;
-    });
-    wake = undefined;
-  }
-  await running;
-  if (!outcome.ok) throw toConnectError(outcome.error);
-  yield create(ProgressSchema, { done: true, timestamp: timestampNow(), ...last(outcome.value) });
 }
 
 /**
