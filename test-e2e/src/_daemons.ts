@@ -87,9 +87,13 @@ export async function startStratad(): Promise<Started> {
 
 /**
  * Starts Debian's containerd with only what the tests use (no CRI);
- * `extraConfig` lines are appended to its config.toml (e.g. proxy plugins).
+ * `extraConfig` lines are appended to its config.toml (e.g. proxy plugins);
+ * `disabledPlugins` are disabled besides CRI.
  */
-export async function startContainerd(extraConfig: readonly string[] = []): Promise<Started> {
+export async function startContainerd(
+  extraConfig: readonly string[] = [],
+  options: { disabledPlugins?: readonly string[] } = {},
+): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), "e2e-containerd-"));
   const socket = join(dir, "containerd.sock");
   const config = join(dir, "config.toml");
@@ -99,7 +103,7 @@ export async function startContainerd(extraConfig: readonly string[] = []): Prom
       "version = 2",
       `root = "${join(dir, "root")}"`,
       `state = "${join(dir, "state")}"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      `disabled_plugins = ${JSON.stringify(["io.containerd.grpc.v1.cri", ...(options.disabledPlugins ?? [])])}`,
       "[grpc]",
       `  address = "${socket}"`,
       "[ttrpc]",

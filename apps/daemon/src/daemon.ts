@@ -84,6 +84,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
   const uuid = randomUUID();
   const content = {
     contentStore: (ns: string, o?: { lease?: string }) => root.db.contentStore(ns, o ?? {}),
+    bareStore: () => root.proxyContentStore(),
   };
   const routes = (router: ConnectRouter) => {
     router.service(Content, contentService(content));

@@ -6,8 +6,7 @@ import type { ReaderAt } from "@strata/content";
 import { InvalidArgumentError, OutOfRangeError, ResourceExhaustedError } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
 import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
-import { leaseOf, namespaceOf } from "./services/_context.ts";
-import type { ContentBackend } from "./services/content.ts";
+import { type ContentBackend, contentStoreOf } from "./services/content.ts";
 
 /** The gRPC path {@link readFastPath} serves. */
 export const READ_PATH = "/containerd.services.content.v1.Content/Read";
@@ -65,10 +64,8 @@ export async function readFastPath(
   let reader: ReaderAt | undefined;
   try {
     const request = await readRequest(req);
-    const namespace = namespaceOf(req.headers);
-    const lease = leaseOf(req.headers);
     const digest = validateDigest(request.digest);
-    const store = backend.contentStore(namespace, lease === undefined ? {} : { lease });
+    const store = await contentStoreOf(backend, req.headers);
     reader = await store.readerAt({ digest }, { signal: abort.signal });
     const offset = request.offset < 0n ? 0 : Number(request.offset);
     if (offset > reader.size) {

@@ -14,9 +14,8 @@ import {
 } from "@strata/api/grpc-wire";
 import { InvalidArgumentError } from "@strata/errdefs";
 import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
-import { leaseOf, namespaceOf } from "./services/_context.ts";
 import { WriteSession } from "./services/_write_session.ts";
-import type { ContentBackend } from "./services/content.ts";
+import { type ContentBackend, contentStoreOf } from "./services/content.ts";
 
 /** The gRPC path {@link writeFastPath} serves. */
 export const WRITE_PATH = "/containerd.services.content.v1.Content/Write";
@@ -87,9 +86,7 @@ export async function writeFastPath(
     endCall(res, err);
   };
   try {
-    const namespace = namespaceOf(req.headers);
-    const lease = leaseOf(req.headers);
-    const store = backend.contentStore(namespace, lease === undefined ? {} : { lease });
+    const store = await contentStoreOf(backend, req.headers);
     const writes = new WriteSession(store, abort.signal);
     session = writes;
     startResponse(res);

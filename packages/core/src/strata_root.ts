@@ -53,6 +53,7 @@ export class StrataRoot {
   readonly defaultSnapshotter: string;
   readonly #snapshotters: LoadedSnapshotters;
   readonly #proxies = new Map<string, Promise<Snapshotter & Cleaner>>();
+  #proxyContent: Promise<LocalStore> | undefined;
   readonly #caches = new Map<string, Promise<CacheManager>>();
   #closed = false;
 
@@ -130,6 +131,26 @@ export class StrataRoot {
   }
 
   /**
+   * A bare content store for containerd to use as a proxy content store
+   * (`[proxy_plugins.<name>]` with type "content", and containerd's own
+   * content plugin disabled): containerd keeps the records, labels and
+   * namespaces in its database and collects its own garbage, so the blobs
+   * live apart, under `content/proxy`, where Strata's collector and fsck
+   * never look. Labels set through it are kept, as containerd's local store
+   * keeps them.
+   */
+  proxyContentStore(): Promise<LocalStore> {
+    if (this.#proxyContent === undefined) {
+      const opened = LocalStore.open(join(this.layout.content, "proxy"));
+      this.#proxyContent = opened;
+      opened.catch(() => {
+        this.#proxyContent = undefined;
+      });
+    }
+    return this.#proxyContent;
+  }
+
+  /**
    * The cache manager of `namespace`, opened on first use over the
    * namespace's default snapshotter (GC-aware, `db.snapshotter`) and the
    * content store; closed with the root.
@@ -204,6 +225,7 @@ export class StrataRoot {
     this.db.close();
     for (const sn of Object.values(this.#snapshotters.backends)) await sn.close();
     for (const sn of this.#proxies.values()) await (await sn.catch(() => undefined))?.close();
+    await (await this.#proxyContent?.catch(() => undefined))?.close();
     await this.blobs.close();
   }
 }

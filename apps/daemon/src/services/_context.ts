@@ -11,7 +11,7 @@ export const LEASE_HEADER = "containerd-lease";
 export const LIST_BATCH = 100;
 
 /** A header's value as a request gives it: Connect's Headers, or Node's raw HTTP/2 headers. */
-type HeaderSource = HandlerContext | IncomingHttpHeaders;
+export type HeaderSource = HandlerContext | IncomingHttpHeaders;
 
 function isContext(from: HeaderSource): from is HandlerContext {
   return from.requestHeader instanceof Headers;
@@ -29,6 +29,14 @@ export function namespaceOf(from: HeaderSource): string {
     throw new InvalidArgumentError("namespace is required: set the containerd-namespace header");
   }
   return ns;
+}
+
+/**
+ * Whether a call names a namespace. containerd calls a proxy plugin (a
+ * snapshotter or content store it uses as its own backend) without one.
+ */
+export function hasNamespace(from: HeaderSource): boolean {
+  return header(from, NAMESPACE_HEADER) !== "";
 }
 
 /** The lease of a call, if the client sent one. */

@@ -13,7 +13,7 @@ import {
 import type { Info, Status, Store } from "@strata/content";
 import { InvalidArgumentError, OutOfRangeError } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
-import { leaseOf, listBatches, namespaceOf } from "./_context.ts";
+import { type HeaderSource, hasNamespace, leaseOf, listBatches, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
 import { WriteSession } from "./_write_session.ts";
 
@@ -21,6 +21,20 @@ import { WriteSession } from "./_write_session.ts";
 export interface ContentBackend {
   /** The content store of `namespace`, writing under `lease` when given. */
   contentStore(namespace: string, options?: { lease?: string }): Store;
+  /**
+   * A bare store, without namespaces or leases, for calls that carry no
+   * namespace: containerd using Strata as a proxy content store keeps the
+   * records itself and calls the backend bare. Without it, such calls are
+   * refused (InvalidArgument: no namespace), as containerd refuses them.
+   */
+  bareStore?(): Promise<Store>;
+}
+
+/** The store a call addresses: its namespace's, or the bare one for calls without. */
+export async function contentStoreOf(backend: ContentBackend, from: HeaderSource): Promise<Store> {
+  if (!hasNamespace(from) && backend.bareStore !== undefined) return backend.bareStore();
+  const lease = leaseOf(from);
+  return backend.contentStore(namespaceOf(from), lease === undefined ? {} : { lease });
 }
 
 // containerd's server sends List in batches of this many records.
@@ -48,22 +62,18 @@ function statusMessage(status: Status): StatusMessage {
   });
 }
 
-function storeOf(backend: ContentBackend, ctx: HandlerContext): Store {
-  const lease = leaseOf(ctx);
-  return backend.contentStore(namespaceOf(ctx), lease === undefined ? {} : { lease });
-}
-
 /**
  * containerd.services.content.v1.Content over a namespaced content store,
  * with the behaviour containerd's content server has (batching, read
  * chunking, the Write protocol of STAT / WRITE / COMMIT at offsets).
  */
 export function contentService(backend: ContentBackend): ServiceImpl<typeof Content> {
+  const storeOf = (ctx: HandlerContext) => contentStoreOf(backend, ctx);
   return {
     async info(req, ctx) {
       return mapErrors(async () => {
         const digest = validateDigest(req.digest);
-        const info = await storeOf(backend, ctx).info(digest, { signal: ctx.signal });
+        const info = await (await storeOf(ctx)).info(digest, { signal: ctx.signal });
         return { info: infoMessage(info) };
       });
     },
@@ -72,7 +82,7 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
       return mapErrors(async () => {
         if (req.info === undefined) throw new InvalidArgumentError("update: info is required");
         const digest = validateDigest(req.info.digest);
-        const info = await storeOf(backend, ctx).update(
+        const info = await (await storeOf(ctx)).update(
           { digest, labels: req.info.labels },
           { fieldpaths: req.updateMask?.paths ?? [], signal: ctx.signal },
         );
@@ -83,8 +93,9 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
     async *list(req, ctx) {
       let out: InfoMessage[][];
       try {
+        const store = await storeOf(ctx);
         out = await listBatches((add) =>
-          storeOf(backend, ctx).walk((info) => add(infoMessage(info)), {
+          store.walk((info) => add(infoMessage(info)), {
             filters: req.filters,
             signal: ctx.signal,
           }),
@@ -98,7 +109,7 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
     async delete(req, ctx) {
       return mapErrors(async () => {
         const digest = validateDigest(req.digest);
-        await storeOf(backend, ctx).delete(digest, { signal: ctx.signal });
+        await (await storeOf(ctx)).delete(digest, { signal: ctx.signal });
         return {};
       });
     },
@@ -107,7 +118,7 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
       let reader: Awaited<ReturnType<Store["readerAt"]>>;
       try {
         const digest = validateDigest(req.digest);
-        reader = await storeOf(backend, ctx).readerAt({ digest }, { signal: ctx.signal });
+        reader = await (await storeOf(ctx)).readerAt({ digest }, { signal: ctx.signal });
       } catch (err) {
         throw toConnectError(err);
       }
@@ -141,14 +152,14 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
 
     async status(req, ctx) {
       return mapErrors(async () => {
-        const status = await storeOf(backend, ctx).status(req.ref, { signal: ctx.signal });
+        const status = await (await storeOf(ctx)).status(req.ref, { signal: ctx.signal });
         return { status: statusMessage(status) };
       });
     },
 
     async listStatuses(req, ctx) {
       return mapErrors(async () => {
-        const statuses = await storeOf(backend, ctx).listStatuses({
+        const statuses = await (await storeOf(ctx)).listStatuses({
           filters: req.filters,
           signal: ctx.signal,
         });
@@ -157,12 +168,12 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
     },
 
     async *write(requests, ctx) {
-      yield* writeStream(storeOf(backend, ctx), requests, ctx.signal);
+      yield* writeStream(() => storeOf(ctx), requests, ctx.signal);
     },
 
     async abort(req, ctx) {
       return mapErrors(async () => {
-        await storeOf(backend, ctx).abort(req.ref, { signal: ctx.signal });
+        await (await storeOf(ctx)).abort(req.ref, { signal: ctx.signal });
         return {};
       });
     },
@@ -172,12 +183,13 @@ export function contentService(backend: ContentBackend): ServiceImpl<typeof Cont
 // The Write protocol over connect's decoded messages (the fast path in
 // write_fast_path.ts serves uncompressed calls without joining their data).
 async function* writeStream(
-  store: Store,
+  storeOf: () => Promise<Store>,
   requests: AsyncIterable<WriteContentRequest>,
   signal: AbortSignal,
 ): AsyncGenerator<WriteContentResponse> {
-  const session = new WriteSession(store, signal);
+  let session: WriteSession | undefined;
   try {
+    session = new WriteSession(await storeOf(), signal);
     for await (const req of requests) {
       await session.begin(req);
       await session.data(req.data);
@@ -188,6 +200,6 @@ async function* writeStream(
   } catch (err) {
     throw toConnectError(err);
   } finally {
-    await session.close();
+    await session?.close();
   }
 }

@@ -11,7 +11,7 @@ import {
   type SnapshotKind,
   type Snapshotter,
 } from "@strata/snapshots";
-import { leaseOf, listBatches, NAMESPACE_HEADER, namespaceOf } from "./_context.ts";
+import { hasNamespace, leaseOf, listBatches, namespaceOf } from "./_context.ts";
 import { mapErrors, toConnectError } from "./_errors.ts";
 
 /** Where the snapshots service gets a namespace's snapshotters. */
@@ -60,7 +60,7 @@ async function snapshotterOf(
   name: string,
 ): Promise<Snapshotter> {
   if (name === "") throw new InvalidArgumentError("snapshotter argument missing");
-  if (ctx.requestHeader.get(NAMESPACE_HEADER) === null && backend.backend !== undefined) {
+  if (!hasNamespace(ctx) && backend.backend !== undefined) {
     return backend.backend(name);
   }
   if (!backend.snapshotterNames.includes(name)) {
