@@ -14,6 +14,15 @@ import { DEFAULT_DIGEST_SIZE, writeInput } from "./digest.ts";
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, "..", "..", "..", "..");
 const strata = join(repo, "bin", "strata");
+const floor = join(import.meta.dirname, "..", "http2_floor.ts");
+
+/** The transport's floor: the same bytes over HTTP/2 between two Node processes, nothing else. */
+function floorSide(direction: "up" | "down", size: number): Side {
+  return {
+    name: "http2-floor",
+    command: { argv: [process.execPath, floor, direction, String(size)] },
+  };
+}
 
 /** A stratad started for a benchmark, on a socket in a temporary directory. */
 export interface BenchStratad {
@@ -87,8 +96,10 @@ async function prepare(): Promise<{
  * store through stratad's socket (`strata --address unix://… content
  * ingest FILE`: containerd's Write protocol over gRPC), versus the same CLI
  * on an embedded root (`--root`), and versus `ctr content ingest` into a
- * real containerd. Each run stores the whole file: the previous blob is
- * removed and collected first (untimed).
+ * real containerd, and versus the same bytes over bare HTTP/2 between two
+ * Node processes (`http2-floor`: no gRPC, no disk, no hash), the floor of
+ * any path through Node's HTTP/2. Each run stores the whole file: the
+ * previous blob is removed and collected first (untimed).
  */
 export const daemonWriteBenchmark: Benchmark = {
   name: "daemon_write",
@@ -117,6 +128,7 @@ export const daemonWriteBenchmark: Benchmark = {
         },
       });
     }
+    peers.push(floorSide("up", p.size));
     const containerd = p.containerd;
     return {
       bytes: p.size,
@@ -143,8 +155,9 @@ export const daemonWriteBenchmark: Benchmark = {
  * `daemon_read`: a stored blob (1 GiB, or `STRATA_BENCH_SIZE`) to
  * /dev/null through stratad's socket (`strata --address unix://… content
  * get`: containerd's Read over gRPC), versus the same CLI on an embedded
- * root, and versus `ctr content get` from a real containerd. Every side's
- * output is checked once against the digest during setup.
+ * root, versus `ctr content get` from a real containerd, and versus the
+ * bare HTTP/2 floor (`http2-floor`). Every side's output but the floor's
+ * is checked once against the digest during setup.
  */
 export const daemonReadBenchmark: Benchmark = {
   name: "daemon_read",
@@ -186,7 +199,10 @@ export const daemonReadBenchmark: Benchmark = {
       return {
         bytes: p.size,
         strata: { argv: (first as (typeof sides)[0])[1] },
-        peers: rest.map(([name, argv]) => ({ name, command: { argv } })),
+        peers: [
+          ...rest.map(([name, argv]) => ({ name, command: { argv } })),
+          floorSide("down", p.size),
+        ],
         teardown: p.teardown,
       };
     } catch (err) {
