@@ -27,6 +27,7 @@ import { leasesService } from "./services/leases.ts";
 import { namespacesService } from "./services/namespaces.ts";
 import { snapshotsService } from "./services/snapshots.ts";
 import { versionService } from "./services/version.ts";
+import { fastUnaryRoute, unaryFastPath, unaryRoutes } from "./unary_fast_path.ts";
 import { isFastWrite, writeFastPath } from "./write_fast_path.ts";
 
 /** The plugins stratad reports, in containerd's plugin types (plus one per loaded snapshotter). */
@@ -86,38 +87,45 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     contentStore: (ns: string, o?: { lease?: string }) => root.db.contentStore(ns, o ?? {}),
     bareStore: () => root.proxyContentStore(),
   };
-  const routes = (router: ConnectRouter) => {
-    router.service(Content, contentService(content));
-    router.service(Leases, leasesService({ leases: (ns) => root.db.leases(ns) }));
-    router.service(Namespaces, namespacesService(root.db.namespaces));
-    router.service(Version, versionService("dev"));
-    router.service(Introspection, introspectionService(plugins, uuid));
-    router.service(Health, healthService(health));
-    router.service(
-      Cache,
-      cacheService({ gc: () => root.gc(), cache: (ns) => root.session(ns).cache }),
-    );
-    router.service(Diff, diffService(content));
-    router.service(
+  const services = [
+    [Content, contentService(content)],
+    [Leases, leasesService({ leases: (ns) => root.db.leases(ns) })],
+    [Namespaces, namespacesService(root.db.namespaces)],
+    [Version, versionService("dev")],
+    [Introspection, introspectionService(plugins, uuid)],
+    [Health, healthService(health)],
+    [Cache, cacheService({ gc: () => root.gc(), cache: (ns) => root.session(ns).cache })],
+    [Diff, diffService(content)],
+    [
       Snapshots,
       snapshotsService({
         snapshotterNames: root.snapshotterNames,
         snapshotter: (ns, name, o) => root.db.snapshotter(ns, name, o ?? {}),
         backend: (name) => root.proxySnapshotter(name),
       }),
-    );
+    ],
+  ] as const;
+  const routes = (router: ConnectRouter) => {
+    for (const [service, impl] of services) router.service(service, impl as never);
   };
+  const unary = unaryRoutes(services);
   let server: RunningServer;
   let tcp: RunningServer | undefined;
-  // containerd's Read and Write, the calls that move blobs, skip connect.
+  // containerd's Read and Write, the calls that move blobs, and the unary
+  // calls skip connect's handler when they are plain gRPC.
+  const limits = { maxMessageBytes: config.maxMessageBytes };
   const fastPath = (req: Http2ServerRequest, res: Http2ServerResponse): boolean => {
-    const serve = isFastRead(req)
-      ? readFastPath(content, req, res)
-      : isFastWrite(req)
-        ? writeFastPath(content, req, res, { maxMessageBytes: config.maxMessageBytes })
-        : undefined;
+    const route = fastUnaryRoute(req, unary);
+    const serve =
+      route !== undefined
+        ? unaryFastPath(route, req, res, limits)
+        : isFastRead(req)
+          ? readFastPath(content, req, res)
+          : isFastWrite(req)
+            ? writeFastPath(content, req, res, limits)
+            : undefined;
     serve?.catch((err: unknown) => {
-      log.error("content call failed", { path: req.url, error: String(err) });
+      log.error("call failed", { path: req.url, error: String(err) });
       res.stream.destroy();
     });
     return serve !== undefined;

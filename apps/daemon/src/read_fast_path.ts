@@ -1,11 +1,10 @@
 import { once } from "node:events";
 import type http2 from "node:http2";
-import { fromBinary } from "@bufbuild/protobuf";
 import { ReadContentRequestSchema } from "@strata/api/content";
 import type { ReaderAt } from "@strata/content";
-import { InvalidArgumentError, OutOfRangeError, ResourceExhaustedError } from "@strata/errdefs";
+import { OutOfRangeError } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
-import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
+import { endCall, isPlainGrpcCall, readSingleMessage, startResponse } from "./_plain_grpc.ts";
 import { type ContentBackend, contentStoreOf } from "./services/content.ts";
 
 /** The gRPC path {@link readFastPath} serves. */
@@ -63,7 +62,7 @@ export async function readFastPath(
   stream.once("close", onClose);
   let reader: ReaderAt | undefined;
   try {
-    const request = await readRequest(req);
+    const request = await readSingleMessage(req, ReadContentRequestSchema, MAX_REQUEST_BYTES);
     const digest = validateDigest(request.digest);
     const store = await contentStoreOf(backend, req.headers);
     reader = await store.readerAt({ digest }, { signal: abort.signal });
@@ -139,34 +138,5 @@ export async function readFastPath(
   } finally {
     stream.off("close", onClose);
     await reader?.close().catch(() => undefined);
-  }
-}
-
-// The request's single message, decoded; InvalidArgument or
-// ResourceExhausted for what is not one small, well-formed message.
-async function readRequest(req: http2.Http2ServerRequest) {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.byteLength;
-    if (total > MAX_REQUEST_BYTES + 5) {
-      throw new ResourceExhaustedError(
-        `Read request of more than ${MAX_REQUEST_BYTES} bytes: a ReadContentRequest is much smaller`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  const body = Buffer.concat(chunks);
-  if (body.byteLength < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.byteLength - 5) {
-    throw new InvalidArgumentError(
-      `Read request is not one uncompressed gRPC message (${body.byteLength} bytes)`,
-    );
-  }
-  try {
-    return fromBinary(ReadContentRequestSchema, body.subarray(5));
-  } catch (err) {
-    throw new InvalidArgumentError(`Read request does not decode: ${(err as Error).message}`, {
-      cause: err,
-    });
   }
 }
