@@ -67,8 +67,8 @@ function start(argv: string[], dir: string, socket: string): Promise<Started> {
   );
 }
 
-/** Starts stratad from the repository's sources. */
-export async function startStratad(): Promise<Started> {
+/** Starts stratad from the repository's sources; `extraArgs` are added to its flags. */
+export async function startStratad(extraArgs: readonly string[] = []): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), "e2e-stratad-"));
   const socket = join(dir, "stratad.sock");
   return start(
@@ -79,6 +79,7 @@ export async function startStratad(): Promise<Started> {
       join(dir, "root"),
       "--socket",
       socket,
+      ...extraArgs,
     ],
     dir,
     socket,

@@ -17,7 +17,19 @@ let containerd: Started;
 beforeAll(async () => {
   await requireProgram("ctr");
   await requireProgram("containerd");
-  [strata, containerd] = await Promise.all([startStratad(), startContainerd()]);
+  // What ctr ingests is held by nothing once the command ends, and each
+  // daemon's scheduler collects after any deletion: on both, only a
+  // synchronous collection (`leases rm --sync`) runs, so that their
+  // listings compare what was stored.
+  const many = "100000";
+  [strata, containerd] = await Promise.all([
+    startStratad(["--gc-deletion-threshold", many, "--gc-mutation-threshold", many]),
+    startContainerd([
+      '[plugins."io.containerd.gc.v1.scheduler"]',
+      `  deletion_threshold = ${many}`,
+      `  mutation_threshold = ${many}`,
+    ]),
+  ]);
 }, 60_000);
 
 afterAll(async () => {

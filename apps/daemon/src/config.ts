@@ -27,6 +27,35 @@ export interface DaemonConfig {
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsCa: string | undefined;
+  /**
+   * containerd's GC scheduler (`[plugins."io.containerd.gc.v1.scheduler"]`):
+   * its settings (unset ones take containerd's defaults), or false for none
+   * (collections then run only when asked: `strata gc`, `ctr leases rm --sync`).
+   */
+  gc: GcSettings | false;
+  /** BuildKit's cache GC: every this many ms, the policies run over every namespace; undefined: off. */
+  cacheGcIntervalMs: number | undefined;
+  /** Its policies, in order; undefined: BuildKit's defaults for the root's disk. */
+  cacheGcPolicies: CacheGcPolicy[] | undefined;
+}
+
+/** containerd's GC scheduler settings, as its config names them (durations in ms). */
+export interface GcSettings {
+  pauseThreshold?: number;
+  deletionThreshold?: number;
+  mutationThreshold?: number;
+  scheduleDelayMs?: number;
+  startupDelayMs?: number;
+}
+
+/** One of BuildKit's GC policies (`[[worker.oci.gcpolicy]]`), sizes in bytes. */
+export interface CacheGcPolicy {
+  all?: boolean;
+  filters?: string[];
+  keepDurationMs?: number;
+  reservedSpace?: number;
+  maxUsedSpace?: number;
+  minFreeSpace?: number;
 }
 
 /** Log levels, least to most severe. */
@@ -50,13 +79,18 @@ export function defaultConfig(env: Readonly<Record<string, string | undefined>>)
     tlsCert: undefined,
     tlsKey: undefined,
     tlsCa: undefined,
+    gc: {},
+    cacheGcIntervalMs: undefined,
+    cacheGcPolicies: undefined,
   };
 }
 
 /** stratad's usage text. */
 export const USAGE = `usage: stratad [options]
 
-  --config FILE            a JSON config file (keys as the options below, camelCase)
+  --config FILE            a JSON config file (keys as the options below, camelCase; "gc" is an
+                           object of the scheduler settings or false, "cacheGcPolicies" a list of
+                           {all, filters, keepDurationMs, reservedSpace, maxUsedSpace, minFreeSpace})
   --root DIR               the root directory (default /var/lib/strata, or $STRATA_ROOT)
   --socket PATH            the unix socket (default /run/strata/stratad.sock)
   --group NAME|GID         let this group use the socket (mode 0660)
@@ -69,6 +103,14 @@ export const USAGE = `usage: stratad [options]
   --tls-cert FILE          the server certificate (PEM)
   --tls-key FILE           its private key (PEM)
   --tls-ca FILE            the CA that signs client certificates (PEM)
+  --gc-pause-threshold F   containerd's GC scheduler: fraction of time paused in GC (default 0.02)
+  --gc-deletion-threshold N  deletions that start a collection at once (default 0: any)
+  --gc-mutation-threshold N  changes that make the next tick collect (default 100)
+  --gc-schedule-delay D    wait between a trigger and the collection (default 0)
+  --gc-startup-delay D     first collection after start (default 100ms)
+  --no-gc                  no scheduled collections (only strata gc, ctr leases rm --sync)
+  --cache-gc-interval D    run BuildKit's cache GC policies over every namespace this often
+                           (policies: cacheGcPolicies in the config file, else BuildKit's defaults)
   -h, --help               show this help`;
 
 /**
@@ -111,6 +153,12 @@ export async function loadConfig(
   if (parsed.tlsCert !== undefined) flags.tlsCert = parsed.tlsCert;
   if (parsed.tlsKey !== undefined) flags.tlsKey = parsed.tlsKey;
   if (parsed.tlsCa !== undefined) flags.tlsCa = parsed.tlsCa;
+  const gc = gcFlags(parsed);
+  if (parsed.noGc) flags.gc = false;
+  else if (Object.keys(gc).length > 0) flags.gc = { ...(config.gc || {}), ...gc };
+  if (parsed.cacheGcInterval !== undefined) {
+    flags.cacheGcIntervalMs = parseDurationMs("--cache-gc-interval", parsed.cacheGcInterval);
+  }
   const out = Object.assign(config, flags);
   if (
     out.tcpAddress !== undefined &&
@@ -140,6 +188,13 @@ function parseFlags(argv: readonly string[]) {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
+      "gc-pause-threshold": { type: "string" },
+      "gc-deletion-threshold": { type: "string" },
+      "gc-mutation-threshold": { type: "string" },
+      "gc-schedule-delay": { type: "string" },
+      "gc-startup-delay": { type: "string" },
+      "no-gc": { type: "boolean" },
+      "cache-gc-interval": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -159,8 +214,44 @@ function parseFlags(argv: readonly string[]) {
     tlsCert: values["tls-cert"],
     tlsKey: values["tls-key"],
     tlsCa: values["tls-ca"],
+    gcPauseThreshold: values["gc-pause-threshold"],
+    gcDeletionThreshold: values["gc-deletion-threshold"],
+    gcMutationThreshold: values["gc-mutation-threshold"],
+    gcScheduleDelay: values["gc-schedule-delay"],
+    gcStartupDelay: values["gc-startup-delay"],
+    noGc: values["no-gc"] === true,
+    cacheGcInterval: values["cache-gc-interval"],
     help: values.help === true,
   };
+}
+
+// The scheduler settings given as flags.
+function gcFlags(parsed: ReturnType<typeof parseFlags>): GcSettings {
+  const gc: GcSettings = {};
+  if (parsed.gcPauseThreshold !== undefined) {
+    gc.pauseThreshold = parseFraction("--gc-pause-threshold", parsed.gcPauseThreshold);
+  }
+  if (parsed.gcDeletionThreshold !== undefined) {
+    gc.deletionThreshold = parseCount("--gc-deletion-threshold", parsed.gcDeletionThreshold, 0);
+  }
+  if (parsed.gcMutationThreshold !== undefined) {
+    gc.mutationThreshold = parseCount("--gc-mutation-threshold", parsed.gcMutationThreshold, 0);
+  }
+  if (parsed.gcScheduleDelay !== undefined) {
+    gc.scheduleDelayMs = parseDurationMs("--gc-schedule-delay", parsed.gcScheduleDelay, 0);
+  }
+  if (parsed.gcStartupDelay !== undefined) {
+    gc.startupDelayMs = parseDurationMs("--gc-startup-delay", parsed.gcStartupDelay, 0);
+  }
+  return gc;
+}
+
+function parseFraction(flag: string, text: string): number {
+  const n = /^\d*\.?\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(n >= 0 && n <= 0.5)) {
+    throw new InvalidArgumentError(`${flag}: "${text}" is not a fraction between 0 and 0.5`);
+  }
+  return n;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -194,13 +285,14 @@ export function parseByteSize(flag: string, text: string): number {
 
 /**
  * Reads a duration into milliseconds: `250ms`, `30s`, `5m`, `1h`, or a bare
- * number of milliseconds. Throws InvalidArgumentError on anything else or zero.
+ * number of milliseconds. Throws InvalidArgumentError on anything else or
+ * on less than `min` (default 1: zero is refused).
  */
-export function parseDurationMs(flag: string, text: string): number {
+export function parseDurationMs(flag: string, text: string, min = 1): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|)$/.exec(text.trim());
   const scale = { "": 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? ""] ?? 1;
   const ms = match === null ? Number.NaN : Math.round(Number(match[1]) * scale);
-  if (!Number.isSafeInteger(ms) || ms <= 0) {
+  if (!Number.isSafeInteger(ms) || ms < min) {
     throw new InvalidArgumentError(
       `${flag}: "${text}" is not a positive duration (500ms, 30s, 5m)`,
     );
@@ -208,10 +300,12 @@ export function parseDurationMs(flag: string, text: string): number {
   return ms;
 }
 
-function parseCount(flag: string, text: string): number {
+function parseCount(flag: string, text: string, min = 1): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`${flag}: "${text}" is not a positive integer`);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new InvalidArgumentError(
+      `${flag}: "${text}" is not ${min === 0 ? "a whole number" : "a positive integer"}`,
+    );
   }
   return n;
 }
@@ -234,7 +328,73 @@ const FILE_KEYS: Record<string, "string" | "number"> = {
   tlsCert: "string",
   tlsKey: "string",
   tlsCa: "string",
+  cacheGcIntervalMs: "number",
 };
+
+const GC_KEYS = [
+  "pauseThreshold",
+  "deletionThreshold",
+  "mutationThreshold",
+  "scheduleDelayMs",
+  "startupDelayMs",
+] as const;
+const POLICY_NUMBERS = ["keepDurationMs", "reservedSpace", "maxUsedSpace", "minFreeSpace"] as const;
+
+// The config file's "gc": false, or an object of scheduler settings.
+function gcFromFile(path: string, value: unknown): GcSettings | false {
+  if (value === false) return false;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(`config file ${path}: "gc" must be false or an object`);
+  }
+  const gc: GcSettings = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!(GC_KEYS as readonly string[]).includes(key)) {
+      throw new InvalidArgumentError(`config file ${path}: unknown key "gc.${key}"`);
+    }
+    const ok =
+      typeof v === "number" &&
+      v >= 0 &&
+      (key === "pauseThreshold" ? v <= 0.5 : Number.isSafeInteger(v));
+    if (!ok) {
+      throw new InvalidArgumentError(
+        `config file ${path}: "gc.${key}" must be ${key === "pauseThreshold" ? "a fraction between 0 and 0.5" : "a whole number"}`,
+      );
+    }
+    gc[key as (typeof GC_KEYS)[number]] = v as number;
+  }
+  return gc;
+}
+
+// The config file's "cacheGcPolicies": an array of BuildKit GC policies.
+function policiesFromFile(path: string, value: unknown): CacheGcPolicy[] {
+  const bad = (what: string) =>
+    new InvalidArgumentError(`config file ${path}: "cacheGcPolicies" ${what}`);
+  if (!Array.isArray(value)) throw bad("must be an array");
+  return value.map((p: unknown, i) => {
+    if (typeof p !== "object" || p === null || Array.isArray(p))
+      throw bad(`[${i}] must be an object`);
+    const policy: CacheGcPolicy = {};
+    for (const [key, v] of Object.entries(p)) {
+      if (key === "all") {
+        if (typeof v !== "boolean") throw bad(`[${i}].all must be true or false`);
+        policy.all = v;
+      } else if (key === "filters") {
+        if (!Array.isArray(v) || !v.every((f) => typeof f === "string")) {
+          throw bad(`[${i}].filters must be an array of strings`);
+        }
+        policy.filters = v as string[];
+      } else if ((POLICY_NUMBERS as readonly string[]).includes(key)) {
+        if (!(typeof v === "number" && Number.isSafeInteger(v) && v >= 0)) {
+          throw bad(`[${i}].${key} must be a whole number`);
+        }
+        policy[key as (typeof POLICY_NUMBERS)[number]] = v;
+      } else {
+        throw bad(`[${i}] has an unknown key "${key}"`);
+      }
+    }
+    return policy;
+  });
+}
 
 async function readConfigFile(path: string): Promise<Partial<DaemonConfig>> {
   let text: string;
@@ -257,6 +417,14 @@ async function readConfigFile(path: string): Promise<Partial<DaemonConfig>> {
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data)) {
+    if (key === "gc") {
+      out.gc = gcFromFile(path, value);
+      continue;
+    }
+    if (key === "cacheGcPolicies") {
+      out.cacheGcPolicies = policiesFromFile(path, value);
+      continue;
+    }
     const type = FILE_KEYS[key];
     if (type === undefined)
       throw new InvalidArgumentError(`config file ${path}: unknown key "${key}"`);

@@ -74,7 +74,13 @@ export function resolveGroup(group: string): number {
 /** Opens the root and serves every service on the socket. */
 export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const root = await StrataRoot.open(config.root, {
-    gcScheduler: true,
+    gcScheduler:
+      config.gc === false
+        ? false
+        : {
+            ...config.gc,
+            onError: (err: unknown) => log.error("scheduled gc failed", { error: String(err) }),
+          },
     ...(config.snapshotter !== undefined ? { snapshotter: config.snapshotter } : {}),
   });
   const plugins = [
@@ -170,6 +176,7 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     await root.close();
     throw err;
   }
+  const cacheGc = scheduleCacheGc(root, config, log);
   log.info("stratad started", { root: config.root, socket: config.socket, uuid });
   return {
     root,
@@ -177,9 +184,50 @@ export async function startDaemon(config: DaemonConfig, log: Logger): Promise<Da
     tcp,
     async shutdown(graceMs) {
       health.drain();
+      await cacheGc.stop();
       await Promise.all([server.close(graceMs), tcp?.close(graceMs)]);
       await root.close();
       log.info("stratad stopped");
+    },
+  };
+}
+
+/**
+ * BuildKit's cache GC on a timer (`cacheGcIntervalMs`): the configured
+ * policies (or BuildKit's defaults for the root's disk) over every
+ * namespace, one run at a time; each run is logged.
+ */
+function scheduleCacheGc(
+  root: StrataRoot,
+  config: DaemonConfig,
+  log: Logger,
+): { stop(): Promise<void> } {
+  const interval = config.cacheGcIntervalMs;
+  if (interval === undefined) return { stop: async () => {} };
+  const policies = config.cacheGcPolicies?.map(({ keepDurationMs, ...rest }) => ({
+    ...rest,
+    ...(keepDurationMs !== undefined ? { keepDuration: keepDurationMs } : {}),
+  }));
+  const abort = new AbortController();
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      if (abort.signal.aborted) return;
+      const started = Date.now();
+      try {
+        const { records, bytes } = await root.collectCaches(policies, { signal: abort.signal });
+        log.info("cache gc", { records, bytes, ms: Date.now() - started });
+      } catch (err) {
+        if (!abort.signal.aborted) log.error("cache gc failed", { error: String(err) });
+      }
+    });
+  }, interval);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      abort.abort();
+      await running;
     },
   };
 }

@@ -1,9 +1,9 @@
 import { join } from "node:path";
-import { CacheManager, diskSpaceOf } from "@strata/cache";
+import { CacheManager, defaultGcPolicy, diskSpaceOf, type PruneOptions } from "@strata/cache";
 import { LocalStore } from "@strata/content";
 import { FailedPreconditionError, InvalidArgumentError } from "@strata/errdefs";
 import type { LeaseManager } from "@strata/leases";
-import { MetadataDB } from "@strata/metadata";
+import { type GcSchedulerOptions, MetadataDB } from "@strata/metadata";
 import {
   type Cleaner,
   NativeSnapshotter,
@@ -19,8 +19,11 @@ import { type LoadedSnapshotters, openSnapshotters } from "./snapshotters.ts";
 
 /** Options of {@link StrataRoot.open}. */
 export interface OpenRootOptions {
-  /** Run the GC scheduler (a long-lived process wants it; a one-shot CLI call does not). */
-  gcScheduler?: boolean;
+  /**
+   * Run the GC scheduler (a long-lived process wants it; a one-shot CLI call
+   * does not): true for containerd's defaults, or its settings.
+   */
+  gcScheduler?: boolean | GcSchedulerOptions;
   /** The default snapshotter (default: overlayfs where supported, else native). */
   snapshotter?: string;
   /** Aborts opening. */
@@ -92,7 +95,12 @@ export class StrataRoot {
       db = await MetadataDB.open(layout.metadata, {
         contentStore: blobs,
         snapshotters: snapshotters.backends,
-        gc: options.gcScheduler === true ? {} : false,
+        gc:
+          options.gcScheduler === true
+            ? {}
+            : options.gcScheduler === false || options.gcScheduler === undefined
+              ? false
+              : options.gcScheduler,
       });
       await removeLeasesOfDeadProcesses(db);
     } catch (err) {
@@ -148,6 +156,30 @@ export class StrataRoot {
       });
     }
     return this.#proxyContent;
+  }
+
+  /**
+   * BuildKit's cache garbage collection over every namespace: each of `policies` in order (default: BuildKit's default
+   * policies for the root's disk), as buildkitd runs it after builds. Returns
+   * how many records went and the bytes they held.
+   */
+  async collectCaches(
+    policies?: readonly PruneOptions[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ records: number; bytes: number }> {
+    const rules =
+      policies ?? defaultGcPolicy({ totalBytes: (await diskSpaceOf(this.layout.root)).total });
+    let records = 0;
+    let bytes = 0;
+    for (const ns of await this.db.namespaces.list()) {
+      options.signal?.throwIfAborted();
+      const cm = await this.cacheManager(ns.name);
+      for (const removed of await cm.prune(...rules)) {
+        records++;
+        bytes += removed.size;
+      }
+    }
+    return { records, bytes };
   }
 
   /**
