@@ -23,6 +23,20 @@ export function isPlainGrpcCall(req: http2.Http2ServerRequest, path: string): bo
   );
 }
 
+/**
+ * A signal that aborts when the call's stream closes (the client went away
+ * or reset it), and `dispose` to stop watching once the call is over.
+ */
+export function closeSignal(
+  res: http2.Http2ServerResponse,
+  what: string,
+): { signal: AbortSignal; dispose(): void } {
+  const abort = new AbortController();
+  const onClose = () => abort.abort(new Error(`the client closed the ${what} call`));
+  res.stream.once("close", onClose);
+  return { signal: abort.signal, dispose: () => res.stream.off("close", onClose) };
+}
+
 /** Sends the response headers of a gRPC call, once. */
 export function startResponse(res: http2.Http2ServerResponse): void {
   if (!res.headersSent) res.writeHead(200, { "content-type": "application/grpc+proto" });

@@ -3,8 +3,7 @@
 // requests, seen on the wire by a plain HTTP/2 client.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import http2 from "node:http2";
-import { connect as netConnect } from "node:net";
+import type http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -12,6 +11,7 @@ import { ReadContentRequestSchema, ReadContentResponseSchema } from "@strata/api
 import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import type { Digest } from "@strata/oci";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { messagesOf, rawGrpcCall } from "./_raw_grpc_client.ts";
 import { defaultConfig } from "./config.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -51,42 +51,15 @@ interface Reply {
 // One Read with `body` as the request bytes (a whole envelope), the
 // response split into its messages.
 async function rawRead(body: Uint8Array, headers: http2.OutgoingHttpHeaders = {}): Promise<Reply> {
-  const session = http2.connect("http://localhost", {
-    createConnection: () => netConnect(daemon.server.socket),
+  const reply = await rawGrpcCall(daemon.server.socket, READ_PATH, body, {
+    namespace: "r",
+    headers,
   });
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": READ_PATH,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "containerd-namespace": "r",
-      ...headers,
-    });
-    stream.end(body);
-    const chunks: Buffer[] = [];
-    let status: string | undefined;
-    let message = "";
-    const take = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-      if (h["grpc-message"] !== undefined) message = decodeURIComponent(String(h["grpc-message"]));
-    };
-    stream.on("response", take);
-    stream.on("trailers", take);
-    stream.on("data", (d: Buffer) => chunks.push(d));
-    await new Promise((r) => stream.on("close", r));
-    const all = Buffer.concat(chunks);
-    const messages: Reply["messages"] = [];
-    for (let at = 0; at < all.length; ) {
-      const len = all.readUInt32BE(at + 1);
-      const m = fromBinary(ReadContentResponseSchema, all.subarray(at + 5, at + 5 + len));
-      messages.push({ offset: m.offset, data: m.data });
-      at += 5 + len;
-    }
-    return { status, message, messages };
-  } finally {
-    session.close();
-  }
+  const messages = messagesOf(reply.body).map((m) => {
+    const r = fromBinary(ReadContentResponseSchema, m);
+    return { offset: r.offset, data: r.data };
+  });
+  return { status: reply.status, message: reply.message, messages };
 }
 
 function envelope(msg: Uint8Array): Buffer {

@@ -1,10 +1,17 @@
 import { once } from "node:events";
 import type http2 from "node:http2";
 import { ReadContentRequestSchema } from "@strata/api/content";
+import { putVarint, varintLength } from "@strata/api/grpc-wire";
 import type { ReaderAt } from "@strata/content";
 import { OutOfRangeError } from "@strata/errdefs";
 import { validateDigest } from "@strata/oci";
-import { endCall, isPlainGrpcCall, readSingleMessage, startResponse } from "./_plain_grpc.ts";
+import {
+  closeSignal,
+  endCall,
+  isPlainGrpcCall,
+  readSingleMessage,
+  startResponse,
+} from "./_plain_grpc.ts";
 import { type ContentBackend, contentStoreOf } from "./services/content.ts";
 
 /** The gRPC path {@link readFastPath} serves. */
@@ -19,23 +26,6 @@ const HEAD_ROOM = 5 + 1 + 10 + 1 + 5;
 const MAX_REQUEST_BYTES = 4096;
 // Buffers in flight per call: reading the next chunk overlaps sending this one.
 const POOL = 3;
-
-function varint(buf: Uint8Array, at: number, value: number): number {
-  let v = value;
-  let i = at;
-  while (v > 0x7f) {
-    buf[i++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[i++] = v;
-  return i - at;
-}
-
-function varintLength(value: number): number {
-  let n = 1;
-  for (let v = value; v > 0x7f; v = Math.floor(v / 128)) n++;
-  return n;
-}
 
 /** Whether {@link readFastPath} can serve this request: containerd's Read in plain gRPC. */
 export function isFastRead(req: http2.Http2ServerRequest): boolean {
@@ -57,15 +47,13 @@ export async function readFastPath(
   res: http2.Http2ServerResponse,
 ): Promise<void> {
   const stream = res.stream;
-  const abort = new AbortController();
-  const onClose = () => abort.abort(new Error("the client closed the Read stream"));
-  stream.once("close", onClose);
+  const closed = closeSignal(res, "Read");
   let reader: ReaderAt | undefined;
   try {
     const request = await readSingleMessage(req, ReadContentRequestSchema, MAX_REQUEST_BYTES);
     const digest = validateDigest(request.digest);
     const store = await contentStoreOf(backend, req.headers);
-    reader = await store.readerAt({ digest }, { signal: abort.signal });
+    reader = await store.readerAt({ digest }, { signal: closed.signal });
     const offset = request.offset < 0n ? 0 : Number(request.offset);
     if (offset > reader.size) {
       throw new OutOfRangeError(
@@ -96,15 +84,15 @@ export async function readFastPath(
           freed = resolve;
         });
         const onAbort = () => freed?.();
-        abort.signal.addEventListener("abort", onAbort, { once: true });
+        closed.signal.addEventListener("abort", onAbort, { once: true });
         await wake;
-        abort.signal.removeEventListener("abort", onAbort);
+        closed.signal.removeEventListener("abort", onAbort);
         freed = undefined;
-        abort.signal.throwIfAborted();
+        closed.signal.throwIfAborted();
       }
     };
     for (let at = offset; at < end; ) {
-      abort.signal.throwIfAborted();
+      closed.signal.throwIfAborted();
       const buf = await take();
       const n = await reader.readAt(
         buf.subarray(HEAD_ROOM, HEAD_ROOM + Math.min(size, end - at)),
@@ -122,21 +110,21 @@ export async function readFastPath(
       let i = start + 5;
       if (at > 0) {
         buf[i++] = 0x08;
-        i += varint(buf, i, at);
+        i = putVarint(buf, i, at);
       }
       buf[i++] = 0x12;
-      varint(buf, i, n);
+      putVarint(buf, i, n);
       const ok = res.write(buf.subarray(start, HEAD_ROOM + n), () => give(buf));
       at += n;
       // Closing the stream aborts the signal, which ends this wait.
-      if (!ok) await once(stream, "drain", { signal: abort.signal });
+      if (!ok) await once(stream, "drain", { signal: closed.signal });
     }
-    abort.signal.throwIfAborted();
+    closed.signal.throwIfAborted();
     endCall(res);
   } catch (err) {
     endCall(res, err);
   } finally {
-    stream.off("close", onClose);
+    closed.dispose();
     await reader?.close().catch(() => undefined);
   }
 }

@@ -2,8 +2,7 @@
 // errors with containerd's codes, limits, and which calls are left to the
 // general handler, seen on the wire by a plain HTTP/2 client.
 import { mkdtemp, rm } from "node:fs/promises";
-import http2 from "node:http2";
-import { connect as netConnect } from "node:net";
+import type http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -12,6 +11,7 @@ import { envelope } from "@strata/api/grpc-wire";
 import { Leases } from "@strata/api/leases";
 import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RawReply, rawGrpcCall } from "./_raw_grpc_client.ts";
 import { defaultConfig } from "./config.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -42,49 +42,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: string | undefined;
-  message: string;
-  body: Buffer;
-}
-
 async function rawCall(
   path: string,
   body: Uint8Array,
   headers: http2.OutgoingHttpHeaders = {},
   end = true,
-): Promise<Reply> {
-  const session = http2.connect("http://localhost", {
-    createConnection: () => netConnect(daemon.server.socket),
-  });
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "containerd-namespace": "u",
-      ...headers,
-    });
-    let status: string | undefined;
-    let message = "";
-    const chunks: Buffer[] = [];
-    const take = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-      if (h["grpc-message"] !== undefined) message = decodeURIComponent(String(h["grpc-message"]));
-    };
-    stream.on("response", take);
-    stream.on("trailers", take);
-    stream.on("data", (d: Buffer) => chunks.push(d));
-    stream.on("error", () => {});
-    const closed = new Promise((r) => stream.on("close", r));
-    if (end) stream.end(body);
-    else stream.write(body);
-    await closed;
-    return { status, message, body: Buffer.concat(chunks) };
-  } finally {
-    session.close();
-  }
+): Promise<RawReply> {
+  return rawGrpcCall(daemon.server.socket, path, body, { namespace: "u", headers, end });
 }
 
 const infoRequest = (d: string) =>

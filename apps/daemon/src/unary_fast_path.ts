@@ -2,7 +2,13 @@ import type http2 from "node:http2";
 import { create, type DescService, toBinary } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { envelope } from "@strata/api/grpc-wire";
-import { endCall, isPlainGrpcCall, readSingleMessage, startResponse } from "./_plain_grpc.ts";
+import {
+  closeSignal,
+  endCall,
+  isPlainGrpcCall,
+  readSingleMessage,
+  startResponse,
+} from "./_plain_grpc.ts";
 import { LEASE_HEADER, NAMESPACE_HEADER } from "./services/_context.ts";
 
 type Unary = (req: unknown, ctx: ReturnType<typeof createHandlerContext>) => Promise<unknown>;
@@ -65,10 +71,7 @@ export async function unaryFastPath(
   res: http2.Http2ServerResponse,
   options: { maxMessageBytes: number },
 ): Promise<void> {
-  const stream = res.stream;
-  const abort = new AbortController();
-  const onClose = () => abort.abort(new Error("the client closed the call"));
-  stream.once("close", onClose);
+  const closed = closeSignal(res, "unary");
   try {
     const input = await readSingleMessage(req, route.method.input, options.maxMessageBytes);
     const headers: Record<string, string> = {};
@@ -83,7 +86,7 @@ export async function unaryFastPath(
       requestMethod: "POST",
       url: req.url,
       requestHeader: headers,
-      requestSignal: abort.signal,
+      requestSignal: closed.signal,
     } as Parameters<typeof createHandlerContext>[0]);
     const output = await route.impl(input, ctx);
     const message = create(route.method.output, output as never);
@@ -93,6 +96,6 @@ export async function unaryFastPath(
   } catch (err) {
     endCall(res, err);
   } finally {
-    stream.off("close", onClose);
+    closed.dispose();
   }
 }

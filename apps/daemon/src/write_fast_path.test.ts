@@ -3,8 +3,7 @@
 // a plain HTTP/2 client that frames the messages itself, in any split.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import http2 from "node:http2";
-import { connect as netConnect } from "node:net";
+import type http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -20,6 +19,7 @@ import { envelope } from "@strata/api/grpc-wire";
 import { daemonTransport, RemoteContentStore, RemoteLeaseManager } from "@strata/core/remote";
 import type { Digest } from "@strata/oci";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { messagesOf, rawGrpcCall } from "./_raw_grpc_client.ts";
 import { defaultConfig } from "./config.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -62,53 +62,13 @@ async function rawWrite(
   body: Uint8Array,
   options: { step?: number; headers?: http2.OutgoingHttpHeaders } = {},
 ): Promise<Reply> {
-  const session = http2.connect("http://localhost", {
-    createConnection: () => netConnect(daemon.server.socket),
+  const reply = await rawGrpcCall(daemon.server.socket, WRITE_PATH, body, {
+    namespace: NAMESPACE,
+    headers: { "containerd-lease": "keep", ...options.headers },
+    ...(options.step !== undefined ? { step: options.step } : {}),
   });
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": WRITE_PATH,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "containerd-namespace": NAMESPACE,
-      "containerd-lease": "keep",
-      ...options.headers,
-    });
-    const chunks: Buffer[] = [];
-    let status: string | undefined;
-    let message = "";
-    const take = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) status = String(h["grpc-status"]);
-      if (h["grpc-message"] !== undefined) message = decodeURIComponent(String(h["grpc-message"]));
-    };
-    stream.on("response", take);
-    stream.on("trailers", take);
-    stream.on("data", (d: Buffer) => chunks.push(d));
-    stream.on("error", () => {});
-    const closed = new Promise((r) => stream.on("close", r));
-    const step = options.step ?? body.byteLength;
-    for (let at = 0; at < body.byteLength && !stream.destroyed; at += step) {
-      if (!stream.write(body.subarray(at, at + step))) {
-        await new Promise((r) => {
-          stream.once("drain", r);
-          stream.once("close", r);
-        });
-      }
-    }
-    if (!stream.destroyed) stream.end();
-    await closed;
-    const all = Buffer.concat(chunks);
-    const replies: WriteContentResponse[] = [];
-    for (let at = 0; at < all.length; ) {
-      const len = all.readUInt32BE(at + 1);
-      replies.push(fromBinary(WriteContentResponseSchema, all.subarray(at + 5, at + 5 + len)));
-      at += 5 + len;
-    }
-    return { status, message, replies };
-  } finally {
-    session.close();
-  }
+  const replies = messagesOf(reply.body).map((m) => fromBinary(WriteContentResponseSchema, m));
+  return { status: reply.status, message: reply.message, replies };
 }
 
 function message(init: Parameters<typeof create<typeof WriteContentRequestSchema>>[1]): Buffer {

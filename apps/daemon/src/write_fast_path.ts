@@ -13,7 +13,7 @@ import {
   StreamedMessageDecoder,
 } from "@strata/api/grpc-wire";
 import { InvalidArgumentError } from "@strata/errdefs";
-import { endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
+import { closeSignal, endCall, isPlainGrpcCall, startResponse } from "./_plain_grpc.ts";
 import { WriteSession } from "./services/_write_session.ts";
 import { type ContentBackend, contentStoreOf } from "./services/content.ts";
 
@@ -75,9 +75,7 @@ export async function writeFastPath(
   options: { maxMessageBytes: number },
 ): Promise<void> {
   const stream = res.stream;
-  const abort = new AbortController();
-  const onClose = () => abort.abort(new Error("the client closed the Write stream"));
-  stream.once("close", onClose);
+  const closed = closeSignal(res, "Write");
   let session: WriteSession | undefined;
   // The writer is released before the status goes out: a client that sees
   // the call end may open the same ref again at once.
@@ -87,7 +85,7 @@ export async function writeFastPath(
   };
   try {
     const store = await contentStoreOf(backend, req.headers);
-    const writes = new WriteSession(store, abort.signal);
+    const writes = new WriteSession(store, closed.signal);
     session = writes;
     startResponse(res);
     const decoder = new StreamedMessageDecoder({
@@ -116,7 +114,7 @@ export async function writeFastPath(
       const { reply, done } = await writes.end(labels);
       const ok = res.write(envelope(toBinary(WriteContentResponseSchema, reply)));
       // Closing the stream aborts the signal, which ends this wait.
-      if (!ok && !done) await once(stream, "drain", { signal: abort.signal });
+      if (!ok && !done) await once(stream, "drain", { signal: closed.signal });
       return done;
     };
     for await (const batch of chunkBatches(req, { highWaterBytes: QUEUED_BYTES })) {
@@ -127,12 +125,12 @@ export async function writeFastPath(
         }
       }
     }
-    abort.signal.throwIfAborted();
+    closed.signal.throwIfAborted();
     decoder.finish();
     await finish(session);
   } catch (err) {
     await finish(session, err);
   } finally {
-    stream.off("close", onClose);
+    closed.dispose();
   }
 }

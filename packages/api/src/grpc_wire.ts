@@ -40,13 +40,15 @@ export type MessagePart =
    */
   | { kind: "end"; fields: Uint8Array; streamed: boolean };
 
-function varintLength(value: number): number {
+/** Bytes of `value` as a protobuf varint (a non-negative safe integer). */
+export function varintLength(value: number): number {
   let n = 1;
   for (let v = value; v > 0x7f; v = Math.floor(v / 128)) n++;
   return n;
 }
 
-function putVarint(buf: Uint8Array, at: number, value: number): number {
+/** Writes `value` as a protobuf varint into `buf` at `at`; returns where it ends. */
+export function putVarint(buf: Uint8Array, at: number, value: number): number {
   let v = value;
   let i = at;
   while (v > 0x7f) {

@@ -1355,18 +1355,24 @@ export class CacheManager implements RefOwner {
     await this.#fetch(r.blob, r.blobSize, options);
   }
 
+  /** Whether the content store of this namespace has blob `digest`. */
+  async #hasBlob(digest: Digest): Promise<boolean> {
+    try {
+      await this.content.info(digest);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   /** Fetches a blob from its remote provider once (per digest, across callers) if absent. */
   async #fetch(
     digest: Digest,
     size: number | undefined,
     options: { signal?: AbortSignal },
   ): Promise<void> {
-    try {
-      await this.content.info(digest);
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    if (await this.#hasBlob(digest)) return;
     const provider = this.#providers.get(digest);
     if (provider === undefined) {
       throw new FailedPreconditionError(
@@ -1390,12 +1396,7 @@ export class CacheManager implements RefOwner {
     signal: AbortSignal,
   ): Promise<void> {
     // Re-read: another caller or process may have fetched it meanwhile.
-    try {
-      await this.content.info(digest);
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    if (await this.#hasBlob(digest)) return;
     // Records hold the digest in their leases already; the temporary lease
     // covers the ingest until the blob is committed.
     await withTemporaryLease(

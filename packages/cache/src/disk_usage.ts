@@ -1,9 +1,8 @@
 import { isNotFound } from "@strata/errdefs";
 import { objectAdaptor, parseFilters } from "@strata/filters";
 import {
+  gcReferences,
   LABEL_GC_FLAT,
-  LABEL_GC_REF_CONTENT,
-  LABEL_GC_REF_SNAPSHOT,
   LABEL_GC_ROOT,
   LABEL_TEMPORARY,
   leaseExpiry,
@@ -128,18 +127,9 @@ const snapshotNode = (key: string) => `s ${key}`;
 /** The nodes a label set references (`gc.ref.content*`, `gc.ref.snapshot.<ours>*`). */
 function labelRefs(labels: Readonly<Record<string, string>>, snapshotter: string): string[] {
   const out: string[] = [];
-  const ours = `${LABEL_GC_REF_SNAPSHOT}${snapshotter}`;
-  for (const [key, value] of Object.entries(labels)) {
-    if (value === "") continue;
-    if (
-      key === LABEL_GC_REF_CONTENT ||
-      key.startsWith(`${LABEL_GC_REF_CONTENT}.`) ||
-      key.startsWith(`${LABEL_GC_REF_CONTENT}/`)
-    ) {
-      out.push(contentNode(value));
-    } else if (key === ours || key.startsWith(`${ours}/`)) {
-      out.push(snapshotNode(value));
-    }
+  for (const r of gcReferences(labels)) {
+    if (r.kind === "content") out.push(contentNode(r.digest));
+    else if (r.snapshotter === snapshotter) out.push(snapshotNode(r.key));
   }
   return out;
 }

@@ -21,3 +21,34 @@ export const RESOURCE_INGESTS = "ingests";
 
 /** Prefix of snapshot resource types: `snapshots/<snapshotter>`. */
 export const RESOURCE_SNAPSHOTS_PREFIX = "snapshots/";
+
+/** What a `gc.ref.*` label points at: a blob, or a snapshot of a snapshotter. */
+export type GcReference =
+  | { kind: "content"; digest: string }
+  | { kind: "snapshot"; snapshotter: string; key: string };
+
+/**
+ * The objects a label set references for the garbage collector:
+ * `containerd.io/gc.ref.content[.|/<suffix>]` = a blob's digest, and
+ * `containerd.io/gc.ref.snapshot.<snapshotter>[/<suffix>]` = a snapshot key.
+ * Empty values and other labels reference nothing.
+ */
+export function gcReferences(labels: Readonly<Record<string, string>>): GcReference[] {
+  const out: GcReference[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    if (value === "") continue;
+    if (
+      key === LABEL_GC_REF_CONTENT ||
+      key.startsWith(`${LABEL_GC_REF_CONTENT}.`) ||
+      key.startsWith(`${LABEL_GC_REF_CONTENT}/`)
+    ) {
+      out.push({ kind: "content", digest: value });
+    } else if (key.startsWith(LABEL_GC_REF_SNAPSHOT)) {
+      const rest = key.slice(LABEL_GC_REF_SNAPSHOT.length);
+      const slash = rest.indexOf("/");
+      const snapshotter = slash === -1 ? rest : rest.slice(0, slash);
+      if (snapshotter !== "") out.push({ kind: "snapshot", snapshotter, key: value });
+    }
+  }
+  return out;
+}

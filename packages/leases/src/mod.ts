@@ -18,6 +18,8 @@
 export { expireLabel, leaseExpiry } from "./expiry.ts";
 export { generateLeaseId } from "./generate_lease_id.ts";
 export {
+  type GcReference,
+  gcReferences,
   LABEL_GC_EXPIRE,
   LABEL_GC_FLAT,
   LABEL_GC_REF_CONTENT,

@@ -1,8 +1,7 @@
 import { isNotFound } from "@strata/errdefs";
 import {
+  gcReferences,
   LABEL_GC_FLAT,
-  LABEL_GC_REF_CONTENT,
-  LABEL_GC_REF_SNAPSHOT,
   LABEL_GC_ROOT,
   leaseExpiry,
   RESOURCE_CONTENT,
@@ -33,23 +32,9 @@ interface Node {
 
 /** The objects a label set references, as node keys. */
 function labelRefs(ns: string, labels: Readonly<Record<string, string>>): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(labels)) {
-    if (value === "") continue;
-    if (
-      key === LABEL_GC_REF_CONTENT ||
-      key.startsWith(`${LABEL_GC_REF_CONTENT}.`) ||
-      key.startsWith(`${LABEL_GC_REF_CONTENT}/`)
-    ) {
-      out.push(contentKey(ns, value));
-    } else if (key.startsWith(LABEL_GC_REF_SNAPSHOT)) {
-      const rest = key.slice(LABEL_GC_REF_SNAPSHOT.length);
-      const slash = rest.indexOf("/");
-      const snapshotter = slash === -1 ? rest : rest.slice(0, slash);
-      if (snapshotter !== "") out.push(snapshotKey(ns, snapshotter, value));
-    }
-  }
-  return out;
+  return gcReferences(labels).map((r) =>
+    r.kind === "content" ? contentKey(ns, r.digest) : snapshotKey(ns, r.snapshotter, r.key),
+  );
 }
 
 /**
