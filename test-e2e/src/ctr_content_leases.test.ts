@@ -18,14 +18,23 @@ beforeAll(async () => {
   await requireProgram("ctr");
   await requireProgram("containerd");
   // What ctr ingests is held by nothing once the command ends, and each
-  // daemon's scheduler collects after any deletion: on both, only a
-  // synchronous collection (`leases rm --sync`) runs, so that their
-  // listings compare what was stored.
+  // daemon's scheduler may collect it: its first run after the startup
+  // delay, later ones whenever a tick finds a deletion. On both, no run
+  // before the first synchronous one (`leases rm --sync`, the last test
+  // that lists content), so that their listings compare what was stored.
   const many = "100000";
   [strata, containerd] = await Promise.all([
-    startStratad(["--gc-deletion-threshold", many, "--gc-mutation-threshold", many]),
+    startStratad([
+      "--gc-startup-delay",
+      "1h",
+      "--gc-deletion-threshold",
+      many,
+      "--gc-mutation-threshold",
+      many,
+    ]),
     startContainerd([
       '[plugins."io.containerd.gc.v1.scheduler"]',
+      '  startup_delay = "1h"',
       `  deletion_threshold = ${many}`,
       `  mutation_threshold = ${many}`,
     ]),
