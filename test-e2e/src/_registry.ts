@@ -20,6 +20,7 @@ import {
   makeTokenKeys,
   startRegistry as startReferenceRegistry,
   startTokenServer,
+  type TestRegistry,
   type TokenRequest,
 } from "@strata/registry/testing";
 
@@ -33,20 +34,8 @@ export interface Credentials {
   password: string;
 }
 
-/** A running `docker-registry`. */
-export interface Registry {
-  /** `127.0.0.1:<port>`, as references name it. */
-  readonly host: string;
-  readonly port: number;
-  /** Its directory (config, storage, htpasswd). */
-  readonly root: string;
-  /** What it wrote to stderr so far. */
-  log(): string;
-  /** Removes every repository and blob it stores (it keeps running). */
-  wipe(): Promise<void>;
-  /** Stops it and removes its directory. */
-  stop(): Promise<void>;
-}
+/** A running `docker-registry` (the shared launcher's). */
+export type Registry = TestRegistry;
 
 /** A bcrypt htpasswd line made by `htpasswd -nbB` (apache2-utils). */
 export async function htpasswdLine(user: Credentials): Promise<string> {

@@ -562,14 +562,20 @@ export class CacheManager implements RefOwner {
     return readonlyMounts(mounts);
   }
 
-  /** @internal */
-  async releaseImmutable(id: string): Promise<void> {
+  /** Closes one handle of record `id`; true when it was the last one. */
+  #dropHandle(id: string): boolean {
     const left = (this.#handles.get(id) ?? 1) - 1;
     if (left > 0) {
       this.#handles.set(id, left);
-      return;
+      return false;
     }
     this.#handles.delete(id);
+    return true;
+  }
+
+  /** @internal */
+  async releaseImmutable(id: string): Promise<void> {
+    if (!this.#dropHandle(id)) return;
     const r = this.records.get(id);
     if (r === undefined || r.deleted) return;
     this.records.update(id, (x) => {
@@ -588,20 +594,13 @@ export class CacheManager implements RefOwner {
   async commitMutable(id: string, options: { signal?: AbortSignal }): Promise<ImmutableRef> {
     options.signal?.throwIfAborted();
     const ref = await this.#commit(id);
-    const left = (this.#handles.get(id) ?? 1) - 1;
-    if (left > 0) this.#handles.set(id, left);
-    else this.#handles.delete(id);
+    this.#dropHandle(id);
     return ref;
   }
 
   /** @internal */
   async releaseMutable(id: string): Promise<void> {
-    const left = (this.#handles.get(id) ?? 1) - 1;
-    if (left > 0) {
-      this.#handles.set(id, left);
-      return;
-    }
-    this.#handles.delete(id);
+    if (!this.#dropHandle(id)) return;
     const r = this.records.get(id);
     if (r === undefined || r.deleted) return;
     if (r.cachePolicy === "retain") {

@@ -33,22 +33,23 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error("expected a rejection");
 }
 
-describe("CacheManager.merge", () => {
-  let t: TestCache;
-  let refs: ImmutableRef[];
-  const keep = (r: ImmutableRef): ImmutableRef => {
-    refs.push(r);
-    return r;
-  };
-  beforeEach(async () => {
-    t = await openTestCache("native");
-    refs = [];
-  });
-  afterEach(async () => {
-    for (const r of refs.reverse()) await r.release();
-    await t.cleanup();
-  });
+// Every test gets a fresh cache; the refs it keeps are released after it.
+let t: TestCache;
+let refs: ImmutableRef[];
+const keep = (r: ImmutableRef): ImmutableRef => {
+  refs.push(r);
+  return r;
+};
+beforeEach(async () => {
+  t = await openTestCache("native");
+  refs = [];
+});
+afterEach(async () => {
+  for (const r of refs.reverse()) await r.release();
+  await t.cleanup();
+});
 
+describe("CacheManager.merge", () => {
   it("mounts the inputs stacked in order, hardlinking their files", async () => {
     const a = keep(await makeRef(t.cm, undefined, { "etc/a": "a", "etc/both": "from a" }));
     const b = keep(await makeRef(t.cm, undefined, { "etc/b": "b", gone: "x" }));
@@ -135,21 +136,6 @@ describe("CacheManager.merge", () => {
 });
 
 describe("CacheManager.diff", () => {
-  let t: TestCache;
-  let refs: ImmutableRef[];
-  const keep = (r: ImmutableRef): ImmutableRef => {
-    refs.push(r);
-    return r;
-  };
-  beforeEach(async () => {
-    t = await openTestCache("native");
-    refs = [];
-  });
-  afterEach(async () => {
-    for (const r of refs.reverse()) await r.release();
-    await t.cleanup();
-  });
-
   it("reuses the upper's blob when it is one layer on lower", async () => {
     const base = keep(await makeRef(t.cm, undefined, { a: "1", b: "2" }));
     const top = keep(await makeRef(t.cm, base, { c: "3" }, ["b"]));

@@ -67,7 +67,9 @@ export interface UsageInfo {
   usageCount: number;
   parents: string[];
   description: string;
+  /** BuildKit's record type (`regular`, `internal`, `frontend`, ...). */
   recordType: string;
+  /** Its content is also held by something outside the cache. */
   shared: boolean;
 }
 

@@ -1,3 +1,4 @@
+import type { UsageInfo } from "@strata/cache";
 import type { Descriptor, Digest } from "@strata/oci";
 
 /**
@@ -105,23 +106,8 @@ export interface ImportImageResult {
   chainID: Digest;
 }
 
-/** One cache record as BuildKit's disk usage reports it (`buildctl du`). */
-export interface CacheUsage {
-  id: string;
-  mutable: boolean;
-  inUse: boolean;
-  /** Bytes: snapshot usage (unless lazy) plus the blob and its variants. */
-  size: number;
-  createdAt: Date;
-  lastUsedAt?: Date;
-  usageCount: number;
-  parents: string[];
-  description: string;
-  /** BuildKit's record type (`regular`, `internal`, `frontend`, ...). */
-  recordType: string;
-  /** Its content is also held by something outside the cache. */
-  shared: boolean;
-}
+/** One cache record as BuildKit's disk usage reports it (`buildctl du`): the cache manager's own. */
+export type CacheUsage = UsageInfo;
 
 /** A record's kind: BuildKit's ref kinds, plus `mutable` for an uncommitted record. */
 export type RefKind = "base" | "layer" | "merge" | "diff" | "mutable";

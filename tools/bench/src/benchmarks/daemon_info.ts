@@ -5,6 +5,7 @@ import type { Digest } from "@strata/oci";
 import { startContainerd } from "../_containerd.ts";
 import type { Benchmark, FunctionCommand, Prepared, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
+import { Teardown } from "../teardown.ts";
 import { startStratad } from "./daemon_rw.ts";
 
 const NAMESPACE = "bench";
@@ -86,13 +87,11 @@ export const daemonInfoBenchmark: Benchmark = {
   async setup(): Promise<Prepared> {
     const clients = Number(process.env.STRATA_BENCH_CLIENTS || 64);
     const calls = Number(process.env.STRATA_BENCH_CALLS || 50);
-    const cleanups: (() => Promise<void>)[] = [];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown();
+    const teardown = cleanups.run;
     try {
       const daemon = await startStratad();
-      cleanups.push(() => daemon.stop());
+      cleanups.add(() => daemon.stop());
       const strataSamples: number[][] = [];
       const strata = infoLoad(
         daemon.socket,
@@ -105,14 +104,14 @@ export const daemonInfoBenchmark: Benchmark = {
       const peerSamples: number[][] = [];
       if (await findProgram("containerd")) {
         const containerd = await startContainerd();
-        cleanups.push(() => containerd.stop());
+        cleanups.add(() => containerd.stop());
         const digest = await seed(containerd.socket);
         peers.push({
           name: "containerd",
           command: infoLoad(containerd.socket, digest, clients, calls, peerSamples),
         });
       }
-      cleanups.push(async () => {
+      cleanups.add(async () => {
         process.stderr.write(
           `daemon_info latency per call (${clients} clients):\n` +
             `  ${summary("strata", strataSamples.slice(1).flat())}\n` +

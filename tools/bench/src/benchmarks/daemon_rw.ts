@@ -9,6 +9,7 @@ import { startSocketDaemon } from "../_socket_daemon.ts";
 import type { Benchmark, Prepared, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
 import { parseSize } from "../stats.ts";
+import { Teardown } from "../teardown.ts";
 import { DEFAULT_DIGEST_SIZE, writeInput } from "./digest.ts";
 
 const run = promisify(execFile);
@@ -73,17 +74,15 @@ async function prepare(): Promise<{
   const envSize = process.env.STRATA_BENCH_SIZE;
   const size = envSize === undefined || envSize === "" ? DEFAULT_DIGEST_SIZE : parseSize(envSize);
   const dir = await mkdtemp(join(tmpdir(), "strata-bench-daemon-rw-"));
-  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
-  const teardown = async () => {
-    for (const c of cleanups.reverse()) await c();
-  };
+  const cleanups = new Teardown([() => rm(dir, { recursive: true, force: true })]);
+  const teardown = cleanups.run;
   try {
     const file = join(dir, "input.bin");
     const digest = `sha256:${await writeInput(file, size, {})}`;
     const daemon = await startStratad();
-    cleanups.push(() => daemon.stop());
+    cleanups.add(() => daemon.stop());
     const containerd = (await findProgram("containerd")) ? await startContainerd() : undefined;
-    if (containerd !== undefined) cleanups.push(() => containerd.stop());
+    if (containerd !== undefined) cleanups.add(() => containerd.stop());
     return { size, file, digest, root: join(dir, "root"), daemon, containerd, teardown };
   } catch (err) {
     await teardown();

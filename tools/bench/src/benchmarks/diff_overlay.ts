@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { diffDirectories, diffOverlay } from "@strata/diff";
 import { FailedPreconditionError } from "@strata/errdefs";
 import type { Benchmark } from "../benchmark.ts";
+import { Teardown } from "../teardown.ts";
 import {
   benchDir,
   benchFiles,
@@ -45,15 +46,13 @@ export const diffOverlayBenchmark: Benchmark = {
   async setup(options) {
     const files = benchFiles(DEFAULT_TREE_FILES);
     const work = await mkdtemp(join(benchDir(), "strata-bench-diff-overlay-"));
-    const cleanups: Array<() => Promise<void>> = [() => rm(work, { recursive: true, force: true })];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown([() => rm(work, { recursive: true, force: true })]);
+    const teardown = cleanups.run;
     try {
       const tree = join(work, "tree");
       generateTree(tree, files, options);
       const snaps = await prepareSnapshots("overlayfs", tree, files, work);
-      cleanups.push(() => snaps.containerd.stop());
+      cleanups.add(() => snaps.containerd.stop());
       await rm(tree, { recursive: true });
       const merged = join(work, "merged");
       mkdirSync(merged);
@@ -62,7 +61,7 @@ export const diffOverlayBenchmark: Benchmark = {
         throw new FailedPreconditionError(`unexpected view mount: ${snaps.upperView}`);
       }
       await run("mount", ["-t", "overlay", "overlay", merged, "-o", view[1]]);
-      cleanups.push(async () => {
+      cleanups.add(async () => {
         await run("umount", [merged]);
       });
       const fixed = { whiteoutTime: 1_700_000_000 };

@@ -9,6 +9,7 @@ import { FailedPreconditionError, InvalidArgumentError } from "@strata/errdefs";
 import { type BenchContainerd, startContainerd } from "../_containerd.ts";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
+import { Teardown } from "../teardown.ts";
 
 const run = promisify(execFile);
 
@@ -258,15 +259,13 @@ export const diffWalkBenchmark: Benchmark = {
   async setup(options) {
     const files = benchFiles(DEFAULT_TREE_FILES);
     const work = await mkdtemp(join(benchDir(), "strata-bench-diff-walk-"));
-    const cleanups: Array<() => Promise<void>> = [() => rm(work, { recursive: true, force: true })];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown([() => rm(work, { recursive: true, force: true })]);
+    const teardown = cleanups.run;
     try {
       const tree = join(work, "tree");
       generateTree(tree, files, options);
       const snaps = await prepareSnapshots("native", tree, files, work);
-      cleanups.push(() => snaps.containerd.stop());
+      cleanups.add(() => snaps.containerd.stop());
       await rm(tree, { recursive: true });
       const list = join(work, "changed.list");
       await writeFile(list, `${snaps.changes.written.join("\n")}\n`);

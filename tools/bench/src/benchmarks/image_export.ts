@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { startRegistry } from "../_registry.ts";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
+import { Teardown } from "../teardown.ts";
 import { imageSize, makeBenchImage, STRATA_BIN } from "./_image_fixture.ts";
 import { benchDir } from "./diff_walk.ts";
 
@@ -21,14 +22,12 @@ export const imageExportBenchmark: Benchmark = {
   async setup(options) {
     const size = imageSize();
     const work = await mkdtemp(join(benchDir(), "strata-bench-image-export-"));
-    const cleanups: (() => Promise<void>)[] = [() => rm(work, { recursive: true, force: true })];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown([() => rm(work, { recursive: true, force: true })]);
+    const teardown = cleanups.run;
     try {
       const image = await makeBenchImage(work, size, options);
       const registry = await startRegistry(work);
-      cleanups.push(() => registry.stop());
+      cleanups.add(() => registry.stop());
       const peers: Side[] = [];
       const skopeo = await findProgram("skopeo");
       if (skopeo !== undefined) {

@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { startRegistry } from "../_registry.ts";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
+import { Teardown } from "../teardown.ts";
 import { imageSize, makeBenchImage, STRATA_BIN } from "./_image_fixture.ts";
 import { benchDir } from "./diff_walk.ts";
 
@@ -26,14 +27,12 @@ export const imageImportBenchmark: Benchmark = {
   async setup(options) {
     const size = imageSize();
     const work = await mkdtemp(join(benchDir(), "strata-bench-image-import-"));
-    const cleanups: (() => Promise<void>)[] = [() => rm(work, { recursive: true, force: true })];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown([() => rm(work, { recursive: true, force: true })]);
+    const teardown = cleanups.run;
     try {
       const image = await makeBenchImage(work, size, options);
       const registry = await startRegistry(work);
-      cleanups.push(() => registry.stop());
+      cleanups.add(() => registry.stop());
       const source = `${registry.host}/bench/image:v1`;
       const skopeo = await findProgram("skopeo");
       const umoci = await findProgram("umoci");

@@ -5,6 +5,7 @@ import { startContainerd } from "../_containerd.ts";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
 import { parseSize } from "../stats.ts";
+import { Teardown } from "../teardown.ts";
 import { DEFAULT_DIGEST_SIZE, writeInput } from "./digest.ts";
 
 const repo = join(import.meta.dirname, "..", "..", "..", "..");
@@ -24,10 +25,8 @@ export const ingestBenchmark: Benchmark = {
     const envSize = process.env.STRATA_BENCH_SIZE;
     const size = envSize === undefined || envSize === "" ? DEFAULT_DIGEST_SIZE : parseSize(envSize);
     const dir = await mkdtemp(join(tmpdir(), "strata-bench-ingest-"));
-    const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
-    const teardown = async () => {
-      for (const c of cleanups.reverse()) await c();
-    };
+    const cleanups = new Teardown([() => rm(dir, { recursive: true, force: true })]);
+    const teardown = cleanups.run;
     try {
       const file = join(dir, "input.bin");
       const hex = await writeInput(file, size, options);
@@ -45,7 +44,7 @@ export const ingestBenchmark: Benchmark = {
       }
       const containerd = (await findProgram("containerd")) ? await startContainerd() : undefined;
       if (containerd !== undefined) {
-        cleanups.push(() => containerd.stop());
+        cleanups.add(() => containerd.stop());
         peers.push({
           name: "ctr-ingest",
           command: {

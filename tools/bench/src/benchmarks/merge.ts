@@ -12,6 +12,7 @@ import {
 } from "@strata/snapshots";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
+import { Teardown } from "../teardown.ts";
 import { benchDir, benchFiles, generateTree } from "./diff_walk.ts";
 
 /** Files in each of the three merged layers (`STRATA_BENCH_FILES`). */
@@ -26,16 +27,14 @@ function mergeBenchmark(kind: "native" | "overlayfs"): Benchmark {
     async setup(options) {
       const files = benchFiles(DEFAULT_MERGE_FILES);
       const work = await mkdtemp(join(benchDir(), `strata-bench-merge-${kind}-`));
-      const cleanups: Array<() => Promise<void>> = [
-        () => rm(work, { recursive: true, force: true }),
-      ];
-      const teardown = async () => {
-        for (const c of cleanups.reverse()) await c().catch(() => {});
-      };
+      const cleanups = new Teardown([() => rm(work, { recursive: true, force: true })], {
+        bestEffort: true,
+      });
+      const teardown = cleanups.run;
       try {
         const open = kind === "native" ? NativeSnapshotter.open : OverlaySnapshotter.open;
         const sn: Snapshotter = await open(join(work, "snapshots"));
-        cleanups.push(() => sn.close());
+        cleanups.add(() => sn.close());
         // Three unrelated layers: each its own files (the generator's tree
         // under layer-<X>/), all rewriting one shared file.
         const dirs: string[] = [];

@@ -13,6 +13,7 @@ import { type BenchContainerd, startContainerd } from "../_containerd.ts";
 import type { Benchmark, Side } from "../benchmark.ts";
 import { findProgram } from "../find_program.ts";
 import { parseSize } from "../stats.ts";
+import { Teardown } from "../teardown.ts";
 
 const run = promisify(execFile);
 
@@ -72,17 +73,17 @@ function snapshotBenchmark(sn: Name, tree: Tree): Benchmark {
     description: `prepare + commit on a ${tree === "files" ? "10,000-file" : "1 GiB big-file"} parent, ${sn}: strata vs ctr snapshots (containerd)`,
     async setup() {
       const dir = await mkdtemp(join(tmpdir(), `strata-bench-snap-${sn}-`));
-      const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
-      const teardown = async () => {
-        for (const c of cleanups.reverse()) await c().catch(() => {});
-      };
+      const cleanups = new Teardown([() => rm(dir, { recursive: true, force: true })], {
+        bestEffort: true,
+      });
+      const teardown = cleanups.run;
       try {
         const src = join(dir, "tree");
         await mkdir(src);
         const bytes = await writeTree(src, tree);
         const open = sn === "native" ? NativeSnapshotter.open : OverlaySnapshotter.open;
         const strata: Snapshotter = await open(join(dir, "strata"));
-        cleanups.push(() => strata.close());
+        cleanups.add(() => strata.close());
         const base = await strata.prepare("base-active", "");
         await withMounts(base, (m) => run("cp", ["-a", "-T", src, m]).then(() => {}));
         await strata.commit("base", "base-active");
@@ -90,7 +91,7 @@ function snapshotBenchmark(sn: Name, tree: Tree): Benchmark {
         const peers: Side[] = [];
         const containerd = (await findProgram("containerd")) ? await startContainerd() : undefined;
         if (containerd !== undefined) {
-          cleanups.push(() => containerd.stop());
+          cleanups.add(() => containerd.stop());
           const ctr = (...args: string[]) =>
             containerd.ctr(["snapshots", "--snapshotter", sn, ...args]);
           await ctr("prepare", "base-active", "");
